@@ -1,0 +1,108 @@
+"""Atomic writes and logging shared by every stage.
+
+Every output is written to a temporary file beside its destination and renamed into place, so a
+failed or killed step never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ethoflow")
+
+
+class EthoflowError(Exception):
+    """An error in user input: the message names the file and the problem."""
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{dest.name}.", suffix=suffix if suffix is not None else dest.suffix, dir=dest.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside ``dest``; it replaces ``dest`` only if the block succeeds."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_json(obj: Any, dest: str | os.PathLike, **kwargs) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(obj, indent=kwargs.pop("indent", 2), **kwargs) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EthoflowError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise EthoflowError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+@contextlib.contextmanager
+def step_logging(logfile: str | os.PathLike | None, level: int = logging.INFO) -> Iterator[Any]:
+    """Send logging, warnings, stdout and stderr of one pipeline step to its log file.
+
+    Yields the open log stream (pass it to tqdm as ``file=`` so progress lands in the log).
+    Without a log file everything goes to stderr.
+    """
+    if logfile is None:
+        stream = sys.stderr
+        close = False
+    else:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(logfile, "w", buffering=1)  # noqa: SIM115
+        close = True
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    try:
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            try:
+                yield stream
+            except Exception:
+                log.exception("step failed")
+                raise
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        if close:
+            stream.close()

@@ -1,0 +1,101 @@
+"""The track table: one row per identity per frame, the workflow's central product.
+
+The same schema holds ground truth (``source == "truth"``), so tracks and truth compare column
+for column.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import masks as M
+from .io import EthoflowError, atomic_path
+
+RLE_TYPE = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
+
+TRACK_SCHEMA = pa.schema(
+    [
+        ("video", pa.string()),
+        ("model", pa.string()),
+        ("frame", pa.int64()),
+        ("time_s", pa.float64()),
+        ("identity", pa.string()),
+        ("score", pa.float64()),
+        ("x1", pa.float64()),
+        ("y1", pa.float64()),
+        ("x2", pa.float64()),
+        ("y2", pa.float64()),
+        ("cx", pa.float64()),
+        ("cy", pa.float64()),
+        ("area", pa.int64()),
+        ("mask", RLE_TYPE),
+        ("source", pa.string()),
+    ],
+    metadata={
+        b"description": b"ethoflow track table: one row per identity per frame",
+        b"mask": b"COCO run-length encoding {size: [height, width], counts: compressed string}",
+        b"source": b"detected | interpolated | truth",
+    },
+)
+SOURCES = ("detected", "interpolated", "truth")
+COLUMNS = [f.name for f in TRACK_SCHEMA]
+
+
+def row_from_mask(rle: dict) -> dict:
+    """Geometry columns (box, centroid, area) derived from a mask."""
+    m = M.decode(rle)
+    ys, xs = np.nonzero(m)
+    if len(xs) == 0:
+        return dict(x1=np.nan, y1=np.nan, x2=np.nan, y2=np.nan, cx=np.nan, cy=np.nan, area=0)
+    return dict(
+        x1=float(xs.min()),
+        y1=float(ys.min()),
+        x2=float(xs.max() + 1),
+        y2=float(ys.max() + 1),
+        cx=float(xs.mean() + 0.5),
+        cy=float(ys.mean() + 0.5),
+        area=int(len(xs)),
+    )
+
+
+def empty() -> pd.DataFrame:
+    return TRACK_SCHEMA.empty_table().to_pandas()
+
+
+def to_arrow(df: pd.DataFrame) -> pa.Table:
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"track table lacks columns {missing}")
+    bad = set(df["source"].unique()) - set(SOURCES)
+    if bad:
+        raise ValueError(f"track table has unknown source values {sorted(bad)}")
+    if df.duplicated(["video", "model", "frame", "identity"]).any():
+        raise ValueError("track table has more than one row for an identity in a frame")
+    df = df[COLUMNS].sort_values(["frame", "identity"], kind="stable").reset_index(drop=True)
+    return pa.Table.from_pandas(df, schema=TRACK_SCHEMA, preserve_index=False)
+
+
+def write(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    table = to_arrow(df)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise EthoflowError(f"{path}: file not found") from None
+    except pa.ArrowInvalid as e:
+        raise EthoflowError(f"{path}: not a readable Parquet file ({e})") from None
+    missing = [c for c in COLUMNS if c not in table.column_names]
+    if missing:
+        raise EthoflowError(f"{path}: not a track table, missing columns {missing}")
+    return table.select(COLUMNS).cast(TRACK_SCHEMA).to_pandas()

@@ -1,0 +1,186 @@
+"""Video probing, streaming decode and encode (FFmpeg through PyAV).
+
+Decoding streams frames one at a time, so memory stays flat in video length. Frame ``i`` is the
+``i``-th decoded frame in presentation order; ``iter_frames(path, start, stop)`` seeks to the
+nearest key frame before ``start`` and decodes forward, so a frame range yields the same pixels as
+a decode from the beginning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .io import EthoflowError, atomic_path
+
+
+def _open(path: str | os.PathLike):
+    path = Path(path)
+    if not path.exists():
+        raise EthoflowError(f"{path}: video file not found")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise EthoflowError(f"{path}: cannot open video ({e})") from None
+    if not container.streams.video:
+        container.close()
+        raise EthoflowError(f"{path}: contains no video stream")
+    return container
+
+
+def probe(path: str | os.PathLike, count: bool = True) -> dict:
+    """Metadata of a video: fps, frame count, width, height, codec, duration.
+
+    With ``count=True`` every frame is decoded, so the frame count is exact and a truncated or
+    corrupt file is detected here, before any model touches it.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate:
+            raise EthoflowError(f"{path}: video stream has no frame rate")
+        info = {
+            "path": str(path),
+            "fps": float(rate),
+            "fps_fraction": [rate.numerator, rate.denominator],
+            "width": int(stream.codec_context.width),
+            "height": int(stream.codec_context.height),
+            "codec": stream.codec_context.name,
+            "declared_frames": int(stream.frames or 0),
+        }
+        if count:
+            n = 0
+            try:
+                for _ in container.decode(stream):
+                    n += 1
+            except av.error.FFmpegError as e:
+                raise EthoflowError(f"{path}: video is corrupt after frame {n} ({e})") from None
+            declared = info["declared_frames"]
+            if declared and n < declared:
+                raise EthoflowError(
+                    f"{path}: video is truncated: header declares {declared} frames, "
+                    f"only {n} decode"
+                )
+            info["n_frames"] = n
+        else:
+            info["n_frames"] = info["declared_frames"]
+        if info["n_frames"] == 0:
+            raise EthoflowError(f"{path}: video has no decodable frames")
+        info["duration_s"] = info["n_frames"] / info["fps"]
+        return info
+    finally:
+        container.close()
+
+
+def _frame_index(frame, stream, fps: Fraction, start_pts: int) -> int | None:
+    if frame.pts is None or stream.time_base is None:
+        return None
+    return int(round((frame.pts - start_pts) * stream.time_base * fps))
+
+
+def iter_frames(
+    path: str | os.PathLike, start: int = 0, stop: int | None = None, gray: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(index, frame)`` for frames ``start <= index < stop`` as HxWx3 uint8 RGB arrays."""
+    path = Path(path)
+    fmt = "gray" if gray else "rgb24"
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = Fraction(stream.average_rate or stream.guessed_rate)
+        start_pts = stream.start_time or 0
+        seek_ok = start > 0 and stream.time_base is not None
+        if seek_ok:
+            # Seek a little before the wanted frame; decode forward to it.
+            target = start_pts + int((start - 1) / fps / stream.time_base)
+            container.seek(max(target, start_pts), stream=stream, backward=True, any_frame=False)
+        idx = -1
+        try:
+            for frame in container.decode(stream):
+                pos = _frame_index(frame, stream, fps, start_pts) if seek_ok else None
+                idx = pos if pos is not None else idx + 1
+                if idx < start:
+                    continue
+                if stop is not None and idx >= stop:
+                    break
+                yield idx, frame.to_ndarray(format=fmt)
+        except av.error.FFmpegError as e:
+            raise EthoflowError(f"{path}: video is corrupt near frame {idx + 1} ({e})") from None
+    finally:
+        container.close()
+
+
+def read_frames(path: str | os.PathLike, indices: list[int]) -> dict[int, np.ndarray]:
+    """Decode only the listed frames (one sequential pass)."""
+    wanted = set(int(i) for i in indices)
+    out: dict[int, np.ndarray] = {}
+    if not wanted:
+        return out
+    for i, f in iter_frames(path, 0, max(wanted) + 1):
+        if i in wanted:
+            out[i] = f
+    missing = wanted - set(out)
+    if missing:
+        raise EthoflowError(f"{path}: frames {sorted(missing)[:5]} are beyond the end of the video")
+    return out
+
+
+class VideoWriter:
+    """Atomic H.264 (or MPEG-4 part 2) writer: the file appears only after ``close()``."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int,
+                 crf: int = 18, codec: str = "libx264"):
+        self._atomic = atomic_path(path)
+        self._tmp = self._atomic.__enter__()
+        self._container = av.open(str(self._tmp), mode="w", format="mp4")
+        if codec not in av.codecs_available:
+            codec = "mpeg4"
+        self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = width, height
+        self._stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            # Closed GOPs and no scene-cut key frames keep decoding after a seek identical.
+            self._stream.options = {"crf": str(crf), "preset": "medium", "g": "30", "bf": "0"}
+        else:
+            self._stream.options = {"qscale": "2", "g": "30"}
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.ndim == 2:
+            frame = np.repeat(frame[:, :, None], 3, axis=2)
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame, dtype=np.uint8), format="rgb24")
+        for packet in self._stream.encode(vf):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._closed = True
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        if not self._closed:
+            self._container.close()
+            self._closed = True
+            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
