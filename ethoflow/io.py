@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -58,9 +59,24 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def _strict(obj: Any) -> Any:
+    """NaN and infinities -> null, numpy scalars -> Python numbers, so the JSON is strict."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(obj: Any, dest: str | os.PathLike, **kwargs) -> None:
+    """Write strict JSON (NaN -> null) atomically."""
+    text = json.dumps(_strict(obj), indent=kwargs.pop("indent", 2), allow_nan=False, **kwargs)
     with atomic_path(dest) as tmp:
-        tmp.write_text(json.dumps(obj, indent=kwargs.pop("indent", 2), **kwargs) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

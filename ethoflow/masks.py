@@ -19,9 +19,39 @@ def _coco(rle: dict) -> dict:
     return {"size": [int(s) for s in rle["size"]], "counts": counts}
 
 
+def _runs(counts: str | bytes) -> list[int]:
+    """Run lengths of a compressed COCO RLE string (pycocotools' rleFrString)."""
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    runs: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(counts[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
+
+
 def decode(rle: dict) -> np.ndarray:
     """COCO RLE -> boolean HxW mask."""
-    return mask_utils.decode(_coco(rle)).astype(bool)
+    h, w = (int(s) for s in rle["size"])
+    counts = rle["counts"]
+    runs = list(counts) if isinstance(counts, (list, np.ndarray)) else _runs(counts)
+    values = np.zeros(len(runs), dtype=bool)
+    values[1::2] = True
+    flat = np.repeat(values, runs)
+    if flat.size != h * w:
+        raise ValueError(f"RLE covers {flat.size} pixels, size says {h}x{w}")
+    return flat.reshape(w, h).T
 
 
 def area(rle: dict) -> int:

@@ -1,0 +1,31 @@
+# ethoflow: lab-animal videos -> instance segmentation -> identity tracks -> metrics and reports.
+#   snakemake --cores 2                      (local, the embedded demo)
+#   snakemake --profile profiles/slurm       (a SLURM cluster)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/frames.smk"
+include: "rules/annotations.smk"
+include: "rules/train.smk"
+include: "rules/infer.smk"
+include: "rules/track.smk"
+include: "rules/metrics.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        expand("results/frames/{video}", video=VIDEOS),
+        "results/metrics/summary.csv",
+        "results/report/index.html",
+    default_target: True

@@ -1,0 +1,16 @@
+rule import_annotations:
+    input:
+        label_files,
+    output:
+        train="results/dataset/train.json",
+        val="results/dataset/val.json",
+        images=directory("results/dataset/images"),
+    params:
+        identities=config["identities"],
+        val_fraction=config["annotations"]["val_fraction"],
+    log:
+        "logs/annotations/import.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/import_annotations.py"

@@ -1,0 +1,67 @@
+import glob
+import os
+
+from snakemake.exceptions import WorkflowError
+
+DEMO = config["demo"]["enabled"]
+if DEMO:
+    VIDEOS = list(config["demo"]["videos"])
+    LABELLED = [v for v, s in config["demo"]["videos"].items() if s["labelled"]]
+    WITH_TRUTH = VIDEOS
+else:
+    if not config["videos"]:
+        raise WorkflowError("config: demo.enabled is false and `videos` is empty: nothing to do")
+    VIDEOS = list(config["videos"])
+    LABELLED = [v for v, s in config["videos"].items() if s.get("labels")]
+    WITH_TRUTH = [v for v, s in config["videos"].items() if s.get("truth")]
+if not LABELLED:
+    raise WorkflowError("config: no video has labels: at least one labelled video is needed")
+
+MODELS = config["models"]
+for _m in MODELS:
+    if _m not in config["model_settings"]:
+        raise WorkflowError(f"config: models lists {_m!r} but model_settings has no entry for it")
+for _v in config["report"]["overlay_videos"]:
+    if _v not in VIDEOS:
+        raise WorkflowError(f"config: report.overlay_videos names {_v!r}, which is no video")
+
+SHARDS = list(range(config["inference"]["shards"]))
+
+
+wildcard_constraints:
+    video="[A-Za-z0-9][A-Za-z0-9_-]*",
+    model="[A-Za-z0-9][A-Za-z0-9_-]*",
+    shard=r"\d+",
+
+
+def video_path(wildcards):
+    if DEMO:
+        return f"resources/demo/videos/{wildcards.video}.mp4"
+    return config["videos"][wildcards.video]["path"]
+
+
+def truth_of(video):
+    if DEMO:
+        return f"resources/demo/truth/{video}.parquet"
+    return config["videos"][video]["truth"]
+
+
+def truth_path(wildcards):
+    return truth_of(wildcards.video)
+
+
+def label_files(wildcards):
+    """Every label file of every labelled video (each file is an input of its own)."""
+    files = []
+    for v in LABELLED:
+        if DEMO:
+            folder = checkpoints.demo_video.get(video=v).output.labels
+        else:
+            folder = config["videos"][v]["labels"]
+        found = sorted(glob.glob(os.path.join(folder, "*.json")))
+        files += found
+    return files
+
+
+def model_settings(name):
+    return config["model_settings"][name]

@@ -1,0 +1,14 @@
+checkpoint demo_video:
+    output:
+        video="resources/demo/videos/{video}.mp4",
+        truth="resources/demo/truth/{video}.parquet",
+        labels=directory("resources/demo/labels/{video}"),
+    params:
+        demo=config["demo"],
+        identities=config["identities"],
+    log:
+        "logs/demo/{video}.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/make_demo.py"

@@ -1,0 +1,27 @@
+rule probe:
+    input:
+        video_path,
+    output:
+        "results/probe/{video}.json",
+    log:
+        "logs/probe/{video}.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/probe.py"
+
+
+rule extract_frames:
+    input:
+        video=video_path,
+        probe="results/probe/{video}.json",
+    output:
+        directory("results/frames/{video}"),
+    params:
+        frames=config["frames"],
+    log:
+        "logs/frames/{video}.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/extract_frames.py"

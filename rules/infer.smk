@@ -1,0 +1,17 @@
+rule infer_shard:
+    input:
+        model="results/models/{model}/model.pt",
+        video=video_path,
+        probe="results/probe/{video}.json",
+    output:
+        "results/detections/{model}/{video}/shard-{shard}.parquet",
+    params:
+        settings=lambda wc: model_settings(wc.model),
+        shards=config["inference"]["shards"],
+    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    log:
+        "logs/infer/{model}/{video}/shard-{shard}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/infer.py"

@@ -1,0 +1,60 @@
+rule evaluate_coco:
+    input:
+        model="results/models/{model}/model.pt",
+        val="results/dataset/val.json",
+        images="results/dataset/images",
+    output:
+        "results/metrics/{model}/coco.json",
+    params:
+        settings=lambda wc: model_settings(wc.model),
+    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    log:
+        "logs/metrics/{model}/coco.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/evaluate_coco.py"
+
+
+rule evaluate_tracks:
+    input:
+        tracks="results/tracks/{model}/{video}.parquet",
+        truth=truth_path,
+    output:
+        "results/metrics/{model}/videos/{video}.json",
+    params:
+        iou_threshold=config["metrics"]["iou_threshold"],
+        labelled=lambda wc: wc.video in LABELLED,
+    log:
+        "logs/metrics/{model}/{video}.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/evaluate_tracks.py"
+
+
+rule summarize:
+    input:
+        coco=expand("results/metrics/{model}/coco.json", model=MODELS),
+        tracks=expand("results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS),
+        videos=expand(
+            "results/metrics/{model}/videos/{video}.json", model=MODELS, video=WITH_TRUTH
+        ),
+        models=expand("results/models/{model}/model.pt", model=MODELS),
+    output:
+        csv=report(
+            "results/metrics/summary.csv",
+            caption="../report/summary.rst",
+            category="Metrics",
+        ),
+        parquet="results/metrics/summary.parquet",
+    params:
+        models=MODELS,
+        videos=VIDEOS,
+        labelled=LABELLED,
+    log:
+        "logs/metrics/summary.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/summarize.py"

@@ -1,0 +1,52 @@
+rule overlay:
+    input:
+        tracks="results/tracks/{model}/{video}.parquet",
+        video=video_path,
+    output:
+        report(
+            "results/report/overlays/{model}/{video}.mp4",
+            caption="../report/overlay.rst",
+            category="Overlays",
+            labels={"model": "{model}", "video": "{video}"},
+        ),
+    params:
+        max_frames=config["report"]["overlay_max_frames"],
+        identities=config["identities"],
+    log:
+        "logs/report/overlay/{model}/{video}.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/overlay.py"
+
+
+rule report:
+    input:
+        summary="results/metrics/summary.csv",
+        coco=expand("results/metrics/{model}/coco.json", model=MODELS),
+        tracks=expand("results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS),
+        truth=[truth_of(v) for v in WITH_TRUTH],
+        train_logs=expand("results/models/{model}/train_log.csv", model=MODELS),
+        overlays=expand(
+            "results/report/overlays/{model}/{video}.mp4",
+            model=MODELS,
+            video=config["report"]["overlay_videos"],
+        ),
+    output:
+        report(
+            "results/report/index.html",
+            caption="../report/index.rst",
+            category="Report",
+        ),
+    params:
+        models=MODELS,
+        videos=VIDEOS,
+        with_truth=WITH_TRUTH,
+        labelled=LABELLED,
+        identities=config["identities"],
+    log:
+        "logs/report/index.log",
+    conda:
+        "../envs/base.yaml"
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,22 @@
+rule train:
+    input:
+        train="results/dataset/train.json",
+        images="results/dataset/images",
+    output:
+        model="results/models/{model}/model.pt",
+        log_csv=report(
+            "results/models/{model}/train_log.csv",
+            caption="../report/train_log.rst",
+            category="Training",
+            labels={"model": "{model}"},
+        ),
+    params:
+        settings=lambda wc: model_settings(wc.model),
+        checkpoint="results/checkpoints/{model}/resume.pt",
+    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    log:
+        "logs/train/{model}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/train.py"

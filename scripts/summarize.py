@@ -1,0 +1,20 @@
+"""Snakemake entry point: one summary row per model x video (CSV + Parquet)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+from ethoflow.io import step_logging  # noqa: E402
+from ethoflow.metrics import summary_rows, write_summary  # noqa: E402
+
+sm = snakemake  # noqa: F821
+with step_logging(sm.log[0]):
+    rows = summary_rows(
+        coco_files=list(sm.input.coco),
+        track_files=list(sm.input.tracks),
+        video_metric_files=list(sm.input.videos),
+        models=sm.params.models,
+        videos=sm.params.videos,
+        labelled=sm.params.labelled,
+    )
+    write_summary(rows, sm.output.csv, sm.output.parquet)

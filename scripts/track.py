@@ -1,0 +1,25 @@
+"""Snakemake entry point: merge a video's shards and link detections into identity tracks."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+from ethoflow import tracktable  # noqa: E402
+from ethoflow.infer import read_detections  # noqa: E402
+from ethoflow.io import read_json, step_logging  # noqa: E402
+from ethoflow.track import track  # noqa: E402
+
+sm = snakemake  # noqa: F821
+with step_logging(sm.log[0]) as logfh:
+    probe = read_json(sm.input.probe)
+    df = track(
+        read_detections(list(sm.input.shards)),
+        video=sm.wildcards.video,
+        model=sm.wildcards.model,
+        identities=sm.params.identities,
+        n_frames=probe["n_frames"],
+        fps=probe["fps"],
+        params=sm.params.tracking,
+        progress=logfh,
+    )
+    tracktable.write(df, sm.output[0])

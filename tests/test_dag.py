@@ -1,0 +1,128 @@
+"""The real workflow, run by Snakemake on the tiny demo configuration."""
+
+import json
+import re
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from ethoflow.tracktable import TRACK_SCHEMA
+
+from .conftest import copy_workflow, run_snakemake
+
+pytestmark = pytest.mark.dag
+CFG = ("--configfile", "tiny.yaml")
+
+
+def planned_jobs(wd) -> dict[str, int]:
+    out = run_snakemake(wd, "-n", *CFG).stdout
+    if "Nothing to be done" in out:
+        return {}
+    block = out.split("Job stats:")[1]
+    jobs = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        jobs[m[1]] = int(m[2])
+    jobs.pop("total", None)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    run_snakemake(wd, *CFG)
+    return wd
+
+
+def test_demo_dag_produces_every_output(workflow):
+    wd = workflow
+    summary = pd.read_csv(wd / "results/metrics/summary.csv")
+    assert sorted(summary["video"]) == ["demo_a", "demo_b", "demo_c"]
+    assert summary["mota"].notna().all() and summary["idf1"].notna().all()
+    assert summary.loc[summary["video"] == "demo_c", "labelled"].item() == False  # noqa: E712
+    assert pd.read_parquet(wd / "results/metrics/summary.parquet").shape == summary.shape
+    for v in ("demo_a", "demo_b", "demo_c"):
+        t = pq.read_table(wd / f"results/tracks/maskrcnn/{v}.parquet")
+        assert t.schema.equals(TRACK_SCHEMA, check_metadata=False)
+        assert len(json.loads((wd / f"results/probe/{v}.json").read_text())) > 0
+        frames = json.loads((wd / f"results/frames/{v}/frames.json").read_text())["frames"]
+        assert len(frames) == 4
+    html = (wd / "results/report/index.html").read_text()
+    for word in ("MOTA", "IDF1", "HOTA", "demo_c", "overlays/maskrcnn/demo_c.mp4"):
+        assert word in html
+    assert (wd / "results/report/overlays/maskrcnn/demo_c.mp4").stat().st_size > 0
+    log = pd.read_csv(wd / "results/models/maskrcnn/train_log.csv")
+    assert list(log["iteration"]) == list(range(1, 7))
+    # every step logged something
+    for f in (wd / "logs").rglob("*.log"):
+        assert f.stat().st_size > 0, f
+
+
+def test_second_run_does_nothing(workflow):
+    assert planned_jobs(workflow) == {}
+
+
+def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
+    wd = workflow
+    label = sorted((wd / "resources/demo/labels/demo_a").glob("*.json"))[0]
+    doc = json.loads(label.read_text())
+    doc["shapes"][0]["points"][0][0] += 1.0
+    label.write_text(json.dumps(doc))
+    probe_mtime = (wd / "results/probe/demo_a.json").stat().st_mtime
+    jobs = planned_jobs(wd)
+    assert jobs == {
+        "import_annotations": 1,
+        "train": 1,
+        "infer_shard": 6,  # 3 videos x 2 shards
+        "track": 3,
+        "evaluate_coco": 1,
+        "evaluate_tracks": 3,
+        "summarize": 1,
+        "overlay": 1,
+        "report": 1,
+        "all": 1,
+    }
+    run_snakemake(wd, *CFG)
+    assert (wd / "results/probe/demo_a.json").stat().st_mtime == probe_mtime
+    assert planned_jobs(wd) == {}
+
+
+def test_config_that_violates_the_schema_is_refused(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / "bad.yaml").write_text("inference:\n  shards: 0\n")
+    proc = run_snakemake(wd, "-n", *CFG, "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert "shards" in proc.stdout + proc.stderr
+    assert not (wd / "results").exists()
+
+
+def test_truncated_video_fails_its_probe_and_leaves_nothing(tiny_demo, tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    data = tiny_demo["va"]["video"].read_bytes()
+    (wd / "cut.mp4").write_bytes(data[: len(data) // 3])
+    (wd / "user.yaml").write_text(
+        "demo: {enabled: false}\n"
+        "videos:\n"
+        f"  cut: {{path: cut.mp4, labels: {tiny_demo['va']['labels']}}}\n"
+        "report: {overlay_videos: []}\n"
+    )
+    proc = run_snakemake(wd, "results/probe/cut.json", *CFG, "--configfile", "user.yaml",
+                         check=False)
+    assert proc.returncode != 0
+    log = (wd / "logs/probe/cut.log").read_text()
+    assert "cut.mp4" in log and ("truncated" in log or "cannot open" in log)
+    assert not (wd / "results/probe/cut.json").exists()
+    assert not list((wd / "results/probe").glob(".cut*")) if (wd / "results/probe").exists() \
+        else True
+
+
+def test_lint_is_clean():
+    from .conftest import REPO, snakemake_cmd
+    import subprocess
+
+    proc = subprocess.run(snakemake_cmd("--lint"), cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

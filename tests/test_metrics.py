@@ -1,0 +1,309 @@
+"""Tests for ethoflow.metrics on small synthetic track tables with exact, hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ethoflow import masks as M
+from ethoflow import metrics
+from ethoflow import tracktable as T
+
+H = W = 64
+N = 10  # frames per synthetic video
+ALPHAS = 19  # HOTA alphas 0.05, 0.10, ..., 0.95
+
+# Two well separated 10x10 animals.
+BOX = {"mouse1": (5, 5, 10, 10), "mouse2": (40, 40, 10, 10)}
+
+
+def rect(x: int, y: int, w: int, h: int) -> dict:
+    m = np.zeros((H, W), dtype=bool)
+    m[y : y + h, x : x + w] = True
+    return M.encode(m)
+
+
+def table(rows: list[tuple[int, str, dict]], source: str = "detected") -> pd.DataFrame:
+    """Track table from ``(frame, identity, rle)`` tuples."""
+    out = []
+    for frame, identity, rle in rows:
+        out.append(
+            dict(
+                video="v",
+                model="truth" if source == "truth" else "m",
+                frame=frame,
+                time_s=frame / 25.0,
+                identity=identity,
+                score=1.0,
+                **T.row_from_mask(rle),
+                mask=rle,
+                source=source,
+            )
+        )
+    if not out:
+        return T.empty()
+    return pd.DataFrame(out, columns=T.COLUMNS)
+
+
+def truth_table(n: int = N) -> pd.DataFrame:
+    return table([(f, i, rect(*BOX[i])) for f in range(n) for i in BOX], source="truth")
+
+
+def swapped(n: int = N, start: int = N // 2) -> pd.DataFrame:
+    """Perfect masks, identities swapped from frame ``start`` on."""
+    swap = {"mouse1": "mouse2", "mouse2": "mouse1"}
+    return table([(f, swap[i] if f >= start else i, rect(*BOX[i])) for f in range(n) for i in BOX])
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate_tracks / mot_metrics / identity_accuracy
+# ----------------------------------------------------------------------------------------------
+
+
+def test_perfect_prediction():
+    truth = truth_table()
+    pred = table([(f, i, rect(*BOX[i])) for f in range(N) for i in BOX])
+    r = metrics.evaluate_tracks(pred, truth)
+    for key in ("mota", "idf1", "idp", "idr", "precision", "recall", "hota", "deta", "assa"):
+        assert r[key] == pytest.approx(1.0), key
+    assert r["loca"] == pytest.approx(1.0)
+    assert r["motp"] == pytest.approx(0.0)
+    assert r["identity_accuracy"] == 1.0
+    assert (r["matched"], r["truth_count"]) == (2 * N, 2 * N)
+    assert (r["id_switches"], r["misses"], r["false_positives"]) == (0, 0, 0)
+    assert (r["num_objects"], r["num_predictions"], r["num_frames"]) == (2 * N, 2 * N, N)
+    # plain Python types, so the dict serialises to JSON/CSV without surprises
+    assert all(type(v) in (int, float) for v in r.values())
+
+
+def test_swapped_identities():
+    r = metrics.evaluate_tracks(swapped(), truth_table())
+    assert r["id_switches"] == 2  # each of the two tracks switches once
+    assert r["misses"] == r["false_positives"] == 0
+    assert r["mota"] == pytest.approx(1 - 2 / (2 * N))
+    # Best global id assignment keeps half of each track: IDTP = N of 2N truth / 2N predictions.
+    assert r["idf1"] == pytest.approx(0.5)
+    # HOTA: every pair of ids matches in N/2 frames -> association IoU (N/2) / (N + N - N/2) = 1/3.
+    assert r["deta"] == pytest.approx(1.0)
+    assert r["assa"] == pytest.approx(1 / 3)
+    assert r["hota"] == pytest.approx(math.sqrt(1 / 3))
+    assert r["identity_accuracy"] == 0.5
+    assert r["matched"] == 2 * N
+
+
+def test_swap_late_idf1():
+    # Swap for the last 4 of 10 frames: the best assignment keeps 6 frames of each track.
+    r = metrics.mot_metrics(swapped(start=6), truth_table())
+    assert r["id_switches"] == 2
+    assert r["idf1"] == pytest.approx(2 * 6 / (2 * N))
+
+
+def test_missing_detections():
+    k = 3
+    rows = [(f, "mouse1", rect(*BOX["mouse1"])) for f in range(N)]
+    rows += [(f, "mouse2", rect(*BOX["mouse2"])) for f in range(k, N)]
+    r = metrics.evaluate_tracks(table(rows), truth_table())
+    assert r["misses"] == k
+    assert r["false_positives"] == 0
+    assert r["mota"] == pytest.approx(1 - k / (2 * N))
+    assert r["recall"] == pytest.approx(1 - k / (2 * N))
+    assert r["deta"] == pytest.approx((2 * N - k) / (2 * N))
+    # mouse1 pair: N / (N + N - N) = 1; mouse2 pair: (N-k) / (N + (N-k) - (N-k)) = (N-k)/N.
+    assa = (N * 1 + (N - k) * (N - k) / N) / (2 * N - k)
+    assert r["assa"] == pytest.approx(assa)
+    assert r["identity_accuracy"] == 1.0
+    assert (r["matched"], r["truth_count"]) == (2 * N - k, 2 * N)
+
+
+def test_frame_without_predictions_counts_as_misses():
+    truth = truth_table()
+    pred = table([(f, i, rect(*BOX[i])) for f in range(N - 1) for i in BOX])  # last frame empty
+    r = metrics.mot_metrics(pred, truth)
+    assert r["misses"] == 2
+    assert r["num_frames"] == N
+
+
+def test_false_positive_on_frame_without_truth():
+    truth = truth_table(5)
+    rows = [(f, i, rect(*BOX[i])) for f in range(5) for i in BOX]
+    rows.append((7, "mouse1", rect(*BOX["mouse1"])))  # no truth on frame 7
+    r = metrics.evaluate_tracks(table(rows), truth)
+    assert r["false_positives"] == 1
+    assert r["misses"] == 0
+    assert r["num_frames"] == 6
+    assert r["mota"] == pytest.approx(1 - 1 / 10)
+    assert r["deta"] == pytest.approx(10 / 11)
+    # restricted to the annotated frames the stray prediction does not count
+    r = metrics.evaluate_tracks(table(rows), truth, frames=range(5))
+    assert r["false_positives"] == 0
+    assert r["mota"] == pytest.approx(1.0)
+
+
+def test_iou_below_threshold_is_not_matched():
+    truth = table([(f, "mouse1", rect(5, 5, 10, 10)) for f in range(N)], source="truth")
+    pred = table([(f, "mouse1", rect(5, 5, 10, 4)) for f in range(N)])  # IoU 40/100 = 0.4
+    r = metrics.evaluate_tracks(pred, truth)
+    assert (r["misses"], r["false_positives"]) == (N, N)
+    assert r["mota"] == pytest.approx(-1.0)
+    assert r["matched"] == 0
+    assert math.isnan(r["identity_accuracy"])
+    r = metrics.mot_metrics(pred, truth, iou_threshold=0.3)
+    assert (r["misses"], r["false_positives"]) == (0, 0)
+    assert r["motp"] == pytest.approx(0.6)  # motmetrics' MOTP is a distance, 1 - IoU
+
+
+def test_empty_predictions():
+    truth = truth_table()
+    r = metrics.evaluate_tracks(table([]), truth)
+    assert r["misses"] == 2 * N
+    assert r["mota"] == 0.0
+    assert (r["hota"], r["deta"], r["assa"]) == (0.0, 0.0, 0.0)
+    assert math.isnan(r["identity_accuracy"])
+
+
+def test_input_checks():
+    truth = truth_table()
+    two_videos = pd.concat([truth, truth.assign(video="w")])
+    with pytest.raises(ValueError, match="one video at a time"):
+        metrics.mot_metrics(two_videos, truth)
+    with pytest.raises(ValueError, match="more than one row"):
+        metrics.hota(pd.concat([truth, truth]), truth)
+
+
+# ----------------------------------------------------------------------------------------------
+# HOTA by hand
+# ----------------------------------------------------------------------------------------------
+
+
+def test_hota_single_object_perfect():
+    truth = table([(f, "a", rect(5, 5, 10, 10)) for f in range(4)], source="truth")
+    pred = table([(f, "x", rect(5, 5, 10, 10)) for f in range(4)])
+    r = metrics.hota(pred, truth)
+    assert r == pytest.approx({"hota": 1.0, "deta": 1.0, "assa": 1.0, "loca": 1.0}, abs=1e-12)
+
+
+def test_hota_partial_localisation():
+    # IoU 72/100 = 0.72: matched for the 14 alphas 0.05..0.70, unmatched for 0.75..0.95.
+    truth = table([(f, "a", rect(5, 5, 10, 10)) for f in range(4)], source="truth")
+    pred = table([(f, "x", rect(5, 5, 9, 8)) for f in range(4)])
+    r = metrics.hota(pred, truth)
+    k = 14
+    assert r["hota"] == pytest.approx(k / ALPHAS, abs=1e-6)
+    assert r["deta"] == pytest.approx(k / ALPHAS, abs=1e-6)
+    assert r["assa"] == pytest.approx(k / ALPHAS, abs=1e-6)
+    # LocA of an alpha without true positives counts as 1 (TrackEval convention)
+    assert r["loca"] == pytest.approx((k * 0.72 + (ALPHAS - k)) / ALPHAS, abs=1e-6)
+
+
+def test_hota_prefers_the_consistent_track():
+    """The global alignment term makes the consistent track win over a better-overlapping intruder.
+
+    Truth "a" on frames 0-3; prediction "z" follows it (IoU 1, 1, 1, 0.72); on frame 3 an
+    intruder "b" overlaps "a" perfectly. IoU-only matching would take "b" on frame 3; HOTA's
+    alignment x IoU score takes "z".
+    """
+    truth = table([(f, "a", rect(5, 5, 10, 10)) for f in range(4)], source="truth")
+    rows = [(f, "z", rect(5, 5, 10, 10)) for f in range(3)]
+    rows += [(3, "z", rect(5, 5, 9, 8)), (3, "b", rect(5, 5, 10, 10))]
+    r = metrics.hota(table(rows), truth)
+    k = 14  # alphas <= 0.72
+    # alpha <= 0.72: TP 4 (z), FP 1 (b)                -> DetA 4/5, AssA 4/(4+4-4) = 1
+    # alpha  > 0.72: TP 3, FN 1, FP 2 (z on frame 3, b) -> DetA 3/6, AssA 3/(4+4-3) = 3/5
+    lo_deta, lo_assa, hi_deta, hi_assa = 4 / 5, 1.0, 3 / 6, 3 / 5
+    hota = (k * math.sqrt(lo_deta * lo_assa) + (ALPHAS - k) * math.sqrt(hi_deta * hi_assa)) / ALPHAS
+    assert r["hota"] == pytest.approx(hota, abs=1e-6)
+    assert r["deta"] == pytest.approx((k * lo_deta + (ALPHAS - k) * hi_deta) / ALPHAS, abs=1e-6)
+    assert r["assa"] == pytest.approx((k * lo_assa + (ALPHAS - k) * hi_assa) / ALPHAS, abs=1e-6)
+    assert r["loca"] == pytest.approx((k * (3 + 0.72) / 4 + (ALPHAS - k)) / ALPHAS, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# COCO AP
+# ----------------------------------------------------------------------------------------------
+
+
+def coco_gt() -> dict:
+    anns = []
+    for n, box in enumerate(BOX.values()):
+        rle = rect(*box)
+        x, y, w, h = box
+        anns.append(
+            dict(
+                id=n + 1,
+                image_id=1,
+                category_id=n + 1,
+                bbox=[x, y, w, h],
+                area=w * h,
+                iscrowd=0,
+                segmentation=rle,
+            )
+        )
+    return {
+        "images": [{"id": 1, "width": W, "height": H, "file_name": "f0.png"}],
+        "annotations": anns,
+        "categories": [{"id": n + 1, "name": name} for n, name in enumerate(BOX)],
+    }
+
+
+def perfect_detections(gt: dict) -> list[dict]:
+    return [
+        dict(
+            image_id=a["image_id"],
+            category_id=a["category_id"],
+            score=0.9,
+            bbox=list(a["bbox"]),
+            segmentation=a["segmentation"],
+        )
+        for a in gt["annotations"]
+    ]
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_coco_eval_perfect(iou_type):
+    gt = coco_gt()
+    dets = perfect_detections(gt)
+    r = metrics.coco_eval(gt, dets, iou_type)
+    assert r == pytest.approx(
+        {"ap": 1.0, "ap50": 1.0, "ap75": 1.0, "ap_mouse1": 1.0, "ap_mouse2": 1.0}
+    )
+    assert "id" not in dets[0]  # the caller's detections are left alone
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_coco_eval_no_detections(iou_type):
+    r = metrics.coco_eval(coco_gt(), [], iou_type)
+    assert r == {"ap": 0.0, "ap50": 0.0, "ap75": 0.0, "ap_mouse1": 0.0, "ap_mouse2": 0.0}
+
+
+def test_coco_eval_wrong_category_and_unknown_image():
+    gt = coco_gt()
+    dets = perfect_detections(gt)[:1]  # mouse1 only
+    r = metrics.coco_eval(gt, dets, "segm")
+    assert r["ap_mouse1"] == pytest.approx(1.0)
+    assert r["ap_mouse2"] == 0.0
+    assert r["ap"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="not in the ground truth"):
+        metrics.coco_eval(gt, [dict(dets[0], image_id=99)], "bbox")
+
+
+# ----------------------------------------------------------------------------------------------
+# Summary table
+# ----------------------------------------------------------------------------------------------
+
+
+def test_write_summary(tmp_path):
+    rows = [
+        {"mota": 0.9, "video": "v1", "model": "m1", "hota": 0.8},
+        {"mota": float("nan"), "video": "v2", "model": "m1", "hota": 0.7},
+    ]
+    df = metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "out" / "s.parquet")
+    assert list(df.columns) == ["model", "video", "mota", "hota"]
+    back = pd.read_parquet(tmp_path / "out" / "s.parquet")
+    pd.testing.assert_frame_equal(back, df)
+    csv = pd.read_csv(tmp_path / "s.csv")
+    assert list(csv.columns) == ["model", "video", "mota", "hota"]
+    assert math.isnan(csv["mota"][1])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "s.csv", "s.parquet"]

@@ -1,0 +1,245 @@
+"""Tests for ethoflow.report: overlay video and HTML report on a tiny synthetic run."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ethoflow import masks as M
+from ethoflow import tracktable as T
+from ethoflow.io import write_json
+from ethoflow.metrics import evaluate_tracks, summary_rows, write_summary
+from ethoflow.report import build_report, fmt, identity_status, render_overlay
+from ethoflow.video import VideoWriter, iter_frames, probe
+
+H = W = 64
+N = 20
+FPS = 10.0
+IDENTITIES = ["mouse1", "mouse2"]
+MODELS = ["m1", "m2"]
+VIDEOS = ["vidA", "vidB"]  # vidA has ground truth, vidB does not
+BG = 200
+
+
+def box(identity: str, f: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of an animal in frame ``f``: two 12x12 squares moving right."""
+    return (4 + f, 6, 12, 12) if identity == "mouse1" else (8 + f, 40, 12, 12)
+
+
+def mask(identity: str, f: int) -> np.ndarray:
+    x, y, w, h = box(identity, f)
+    m = np.zeros((H, W), dtype=bool)
+    m[y : y + h, x : x + w] = True
+    return m
+
+
+def write_video(path) -> None:
+    with VideoWriter(path, FPS, W, H) as w:
+        for f in range(N):
+            img = np.full((H, W, 3), BG, dtype=np.uint8)
+            for i in IDENTITIES:
+                img[mask(i, f)] = 60
+            w.write(img)
+
+
+def table(video: str, model: str, source: str, skip=(), interp=(), swap=False) -> pd.DataFrame:
+    rows = []
+    for f in range(N):
+        for i in IDENTITIES:
+            if (i, f) in skip:
+                continue
+            rle = M.encode(mask(i, f))
+            name = {"mouse1": "mouse2", "mouse2": "mouse1"}[i] if swap else i
+            src = "interpolated" if (i, f) in interp else source
+            rows.append(
+                dict(
+                    video=video,
+                    model=model,
+                    frame=f,
+                    time_s=f / FPS,
+                    identity=name,
+                    score=np.nan if src != "detected" else 0.9,
+                    **T.row_from_mask(rle),
+                    mask=rle,
+                    source=src,
+                )
+            )
+    return pd.DataFrame(rows, columns=T.COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    videos = {}
+    for v in VIDEOS:
+        videos[v] = root / "videos" / f"{v}.mp4"
+        write_video(videos[v])
+    truth_file = root / "truth" / "vidA_truth.parquet"  # named unlike the video on purpose
+    truth = table("vidA", "truth", "truth")
+    T.write(truth, truth_file)
+
+    track_files, metric_files, coco_files, logs = [], [], [], []
+    for m in MODELS:
+        for v in VIDEOS:
+            df = table(
+                v,
+                m,
+                "detected",
+                skip={("mouse2", f) for f in (10, 11, 12)},
+                interp={("mouse1", 5)},
+                swap=(m == "m2" and v == "vidA"),
+            )
+            p = root / "results" / "tracks" / m / f"{v}.parquet"
+            T.write(df, p)
+            track_files.append(p)
+            if v == "vidA":
+                res = {"model": m, "video": v, "labelled": True, **evaluate_tracks(df, truth)}
+                metric_files.append(root / "results" / "metrics" / m / f"{v}.json")
+                write_json(res, metric_files[-1])
+        coco = {
+            "model": m,
+            "val_images": 4,
+            "train_seconds": 321.5,
+            "parameters": 1234567,
+            "iterations": 30,
+            "checkpoint_bytes": 4_500_000 if m == "m1" else float("nan"),
+        }
+        for t in ("bbox", "segm"):
+            coco.update(
+                {
+                    f"{t}_ap": 0.5,
+                    f"{t}_ap50": 0.8,
+                    f"{t}_ap75": float("nan"),
+                    f"{t}_ap_mouse1": 0.4,
+                    f"{t}_ap_mouse2": 0.6,
+                }
+            )
+        coco_files.append(root / "results" / "metrics" / m / "coco.json")
+        write_json(coco, coco_files[-1])
+        it = np.arange(1, 31)
+        log_df = pd.DataFrame({"iteration": it, "lr": 1e-3, "loss": 3.0 / it, "seconds": it * 0.1})
+        for k, col in enumerate(
+            ["loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"]
+        ):
+            log_df[col] = (0.5 + 0.1 * k) / it
+        log_df.loc[3, "loss_box_reg"] = np.nan  # an empty cell
+        logs.append(root / "results" / "models" / m / "train_log.csv")
+        logs[-1].parent.mkdir(parents=True, exist_ok=True)
+        log_df.to_csv(logs[-1], index=False)
+
+    summary_csv = root / "results" / "metrics" / "summary.csv"
+    rows = summary_rows(coco_files, track_files, metric_files, MODELS, VIDEOS, ["vidA"])
+    write_summary(rows, summary_csv, root / "results" / "metrics" / "summary.parquet")
+
+    overlay = root / "results" / "report" / "overlays" / "m1" / "vidA.mp4"
+    render_overlay(videos["vidA"], T.read(track_files[0]), overlay, IDENTITIES)
+
+    out_html = root / "results" / "report" / "index.html"
+    build_report(
+        out_html,
+        summary_csv=summary_csv,
+        coco_files=coco_files,
+        track_files=track_files,
+        truth_files=[truth_file],
+        train_logs=logs,
+        overlays=[overlay],
+        models=MODELS,
+        videos=VIDEOS,
+        with_truth=["vidA"],
+        labelled=["vidA"],
+        identities=IDENTITIES,
+    )
+    return dict(
+        root=root,
+        videos=videos,
+        overlay=overlay,
+        html=out_html,
+        track_files=track_files,
+        truth=truth,
+    )
+
+
+def test_overlay_video(run):
+    info = probe(run["overlay"])
+    assert info["n_frames"] == N
+    assert (info["width"], info["height"]) == (W, H)
+    src = dict(iter_frames(run["videos"]["vidA"]))
+    out = dict(iter_frames(run["overlay"]))
+    for f in (0, 5, 15):
+        m = mask("mouse1", f)
+        m_in = np.zeros_like(m)
+        m_in[2:-2, 2:-2] = m[2:-2, 2:-2]  # away from the compressed edges
+        diff = np.abs(out[f].astype(int) - src[f].astype(int)).mean(axis=2)
+        assert diff[m_in].mean() > 20
+    # Far from both animals and the frame label the pixels are (almost) untouched.
+    diff = np.abs(out[0].astype(int) - src[0].astype(int))
+    assert diff[H - 8 :, W - 8 :].mean() < 8
+
+
+def test_overlay_max_frames_and_path_input(run, tmp_path):
+    out = tmp_path / "short.mp4"
+    res = render_overlay(
+        run["videos"]["vidA"], run["track_files"][0], out, IDENTITIES, max_frames=8
+    )
+    assert res["frames"] == 8
+    assert probe(out)["n_frames"] == 8
+    assert not list(tmp_path.glob(".short.mp4*"))  # no temporary left behind
+
+
+def test_html_content(run):
+    text = run["html"].read_text()
+    for name in [*MODELS, *VIDEOS, *IDENTITIES]:
+        assert name in text
+    for word in (
+        "MOTA",
+        "IDF1",
+        "HOTA",
+        "Per-model comparison",
+        "Per-video metrics",
+        "How to read this",
+        "no ground truth",
+    ):
+        assert word in text
+    assert text.count("data:image/png;base64,") >= 2 * 2 + 2 + 2  # traj+timeline, losses
+    assert 'href="overlays/m1/vidA.mp4"' in text
+    assert '<video controls preload="metadata" src="overlays/m1/vidA.mp4"' in text
+    stripped = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    assert not re.search(r"\bnan\b", stripped, re.IGNORECASE)
+    assert "None" not in stripped
+    assert "\u2013" in stripped  # m2's checkpoint size is NaN (null in coco.json)
+    assert "4.5" in stripped  # checkpoint MB
+    assert "1,234,567" in stripped
+
+
+def test_html_is_self_contained(run):
+    text = run["html"].read_text()
+    srcs = re.findall(r'src="([^"]+)"', text)
+    assert srcs
+    for s in srcs:
+        assert s.startswith("data:image/png;base64,") or s.endswith(".mp4")
+    assert "http://" not in text and "https://" not in text
+
+
+def test_identity_status_marks_wrong_frames(run):
+    truth = run["truth"]
+    pred = table("vidA", "m1", "detected", skip={("mouse2", 10)}, swap=False)
+    pred.loc[(pred["identity"] == "mouse1") & (pred["frame"] == 3), "mask"] = [
+        M.encode(mask("mouse2", 3))
+    ]
+    st1 = identity_status(pred, truth, "mouse1", N)
+    st2 = identity_status(pred, truth, "mouse2", N)
+    assert np.flatnonzero(st1["wrong"]).tolist() == [3]
+    assert np.flatnonzero(st2["wrong"]).tolist() == [10]
+    assert st2["missing"][10] and not st2["missing"][9]
+    assert st1["ok"].sum() == N - 1
+
+
+def test_fmt():
+    assert fmt(float("nan")) == "\u2013"
+    assert fmt(None) == "\u2013"
+    assert fmt("") == "\u2013"
+    assert fmt(0.12345) == "0.123"
+    assert fmt(3.0, integer=True) == "3"
