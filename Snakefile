@@ -24,8 +24,8 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand("results/frames/{video}", video=VIDEOS),
         "results/metrics/summary.csv",
         "results/report/index.html",
-    default_target: True

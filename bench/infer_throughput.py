@@ -56,8 +56,10 @@ def main() -> None:
         sys.exit(f"{args.video}: not found (run the demo first: snakemake --cores 2)")
     info = V.probe(args.video)
     n = min(args.frames, info["n_frames"])
-    print(f"video: {args.video} ({info['width']}x{info['height']}), {n} frames, "
-          f"batch {args.batch}, {args.threads} threads")
+    print(
+        f"video: {args.video} ({info['width']}x{info['height']}), {n} frames, "
+        f"batch {args.batch}, {args.threads} threads"
+    )
 
     frames = [f for _, f in V.iter_frames(args.video, 0, n)]
     predict(model, frames[: args.batch], "cpu")  # warm-up
@@ -69,11 +71,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         det_path = Path(tmp) / "shard-0.parquet"
-        infer_shard(model, identities, args.video, "bench", 0, n, det_path,
-                    batch_size=args.batch, min_score=0.05)
-        tracks = track(read_detections([det_path]), video="bench", model="bench",
-                       identities=identities, n_frames=n, fps=info["fps"],
-                       params=cfg.get("tracking"))
+        infer_shard(
+            model,
+            identities,
+            args.video,
+            "bench",
+            0,
+            n,
+            det_path,
+            batch_size=args.batch,
+            min_score=0.05,
+        )
+        tracks = track(
+            read_detections([det_path]),
+            video="bench",
+            model="bench",
+            identities=identities,
+            n_frames=n,
+            fps=info["fps"],
+            params=cfg.get("tracking"),
+        )
         tracktable.write(tracks, Path(tmp) / "tracks.parquet")
         e2e = n / (time.perf_counter() - t0)
 

@@ -1,3 +1,3 @@
-"""ethoflow: lab-animal videos -> instance segmentation -> identity tracks -> metrics and reports."""
+"""ethoflow: animal videos -> instance segmentation -> identity tracks -> metrics, reports."""
 
 __version__ = "0.1.0"

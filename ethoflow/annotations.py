@@ -160,7 +160,8 @@ def load_coco(path: str | os.PathLike, identities: list[str]) -> list[LabelledFr
             for j, poly in enumerate(seg):
                 if len(poly) < 6:
                     raise AnnotationError(
-                        path, f"{fld}.segmentation[{j}]",
+                        path,
+                        f"{fld}.segmentation[{j}]",
                         f"polygon has {len(poly) // 2} points, needs >= 3",
                     )
             rle = M.from_polygons(seg, h, w)
@@ -177,7 +178,8 @@ def load_coco(path: str | os.PathLike, identities: list[str]) -> list[LabelledFr
             raise AnnotationError(path, f"{fld}.segmentation", "missing or not polygon/RLE")
         if label in seen:
             raise AnnotationError(
-                path, fld,
+                path,
+                fld,
                 f"identity {label!r} appears twice in image {lf.name} ({seen[label]} and {fld})",
             )
         seen[label] = fld
@@ -220,15 +222,28 @@ def to_coco(frames: list[LabelledFrame], identities: list[str]) -> dict:
     for img_id, lf in enumerate(frames, start=1):
         h, w = lf.image.shape[:2]
         images.append(
-            dict(id=img_id, file_name=f"{lf.name}.png", height=h, width=w,
-                 video=lf.video, frame=lf.frame, source=lf.source)
+            dict(
+                id=img_id,
+                file_name=f"{lf.name}.png",
+                height=h,
+                width=w,
+                video=lf.video,
+                frame=lf.frame,
+                source=lf.source,
+            )
         )
         for label, rle in lf.instances:
             x1, y1, x2, y2 = M.to_bbox(rle)
             anns.append(
-                dict(id=len(anns) + 1, image_id=img_id, category_id=cat_id[label],
-                     segmentation=rle, area=M.area(rle), bbox=[x1, y1, x2 - x1, y2 - y1],
-                     iscrowd=0)
+                dict(
+                    id=len(anns) + 1,
+                    image_id=img_id,
+                    category_id=cat_id[label],
+                    segmentation=rle,
+                    area=M.area(rle),
+                    bbox=[x1, y1, x2 - x1, y2 - y1],
+                    iscrowd=0,
+                )
             )
     cats = [dict(id=i, name=n, supercategory="animal") for n, i in cat_id.items()]
     return dict(images=images, annotations=anns, categories=cats)
@@ -268,4 +283,3 @@ def label_files_in(directory: str | os.PathLike) -> list[str]:
     """The label files of a folder (LabelMe ``*.json`` and COCO ``*.coco.json``), sorted."""
     d = Path(directory)
     return sorted(str(p) for p in d.glob("*.json")) if d.is_dir() else []
-

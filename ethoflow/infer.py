@@ -44,7 +44,7 @@ DETECTION_SCHEMA = pa.schema(
 
 
 def shard_range(n_frames: int, n_shards: int, shard: int, batch_size: int = 1) -> tuple[int, int]:
-    """Frame range ``[start, stop)`` of one shard; boundaries fall on multiples of ``batch_size``."""
+    """Frame range ``[start, stop)`` of one shard, cut at multiples of ``batch_size``."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} outside 0..{n_shards - 1}")
     n_batches = -(-n_frames // batch_size)
@@ -55,8 +55,9 @@ def shard_range(n_frames: int, n_shards: int, shard: int, batch_size: int = 1) -
     return cut(shard), cut(shard + 1)
 
 
-def detections_from_output(out: dict, identities: list[str], mask_threshold: float = 0.5,
-                           min_score: float = 0.0):
+def detections_from_output(
+    out: dict, identities: list[str], mask_threshold: float = 0.5, min_score: float = 0.0
+):
     """One image's model output -> list of detection dicts (masks as RLE), score >= min_score."""
     boxes = out["boxes"].float().cpu().numpy()
     scores = out["scores"].float().cpu().numpy()
@@ -77,8 +78,10 @@ def detections_from_output(out: dict, identities: list[str], mask_threshold: flo
                 identity=identities[int(labels[k]) - 1],
                 score=float(scores[k]),
                 class_scores=[float(x) for x in cs],
-                x1=float(boxes[k, 0]), y1=float(boxes[k, 1]),
-                x2=float(boxes[k, 2]), y2=float(boxes[k, 3]),
+                x1=float(boxes[k, 0]),
+                y1=float(boxes[k, 1]),
+                x2=float(boxes[k, 2]),
+                y2=float(boxes[k, 3]),
                 mask_area=int(masks[k].sum()),
                 mask=rle,
             )
@@ -89,9 +92,7 @@ def detections_from_output(out: dict, identities: list[str], mask_threshold: flo
 @torch.inference_mode()
 def predict(model, frames: list[np.ndarray], device) -> list[dict]:
     """Forward a batch of HxWx3 uint8 RGB frames."""
-    batch = [
-        torch.from_numpy(f).to(device).permute(2, 0, 1).float().div_(255.0) for f in frames
-    ]
+    batch = [torch.from_numpy(f).to(device).permute(2, 0, 1).float().div_(255.0) for f in frames]
     return model(batch)
 
 
@@ -114,8 +115,9 @@ def infer_shard(
     rows: list[dict] = []
     t0 = time.perf_counter()
     n = 0
-    bar = tqdm(total=stop - start, desc=f"infer {video}[{start}:{stop}]", file=progress,
-               mininterval=5)
+    bar = tqdm(
+        total=stop - start, desc=f"infer {video}[{start}:{stop}]", file=progress, mininterval=5
+    )
 
     def flush(idx, frames):
         outs = predict(model, frames, device)
@@ -147,8 +149,14 @@ def infer_shard(
     with atomic_path(out_path) as tmp:
         pq.write_table(table, tmp)
     seconds = time.perf_counter() - t0
-    log.info("%s frames %d..%d: %d detections, %.1f frames/s", video, start, stop - 1,
-             len(df), n / max(seconds, 1e-9))
+    log.info(
+        "%s frames %d..%d: %d detections, %.1f frames/s",
+        video,
+        start,
+        stop - 1,
+        len(df),
+        n / max(seconds, 1e-9),
+    )
     return {"frames": n, "detections": len(df), "seconds": seconds}
 
 
@@ -160,12 +168,17 @@ def read_detections(paths: list[str | os.PathLike]) -> pd.DataFrame:
             tables.append(pq.read_table(p, schema=DETECTION_SCHEMA))
         except (FileNotFoundError, pa.ArrowInvalid) as e:
             raise EthoflowError(f"{p}: cannot read detections ({e})") from None
-    df = pa.concat_tables(tables).to_pandas() if tables else DETECTION_SCHEMA.empty_table().to_pandas()
+    df = (
+        pa.concat_tables(tables).to_pandas()
+        if tables
+        else DETECTION_SCHEMA.empty_table().to_pandas()
+    )
     return df.sort_values(["frame", "det"], kind="stable").reset_index(drop=True)
 
 
-def coco_detections(model, coco: dict, images_dir, device="cpu", batch_size: int = 4,
-                    mask_threshold: float = 0.5) -> list[dict]:
+def coco_detections(
+    model, coco: dict, images_dir, device="cpu", batch_size: int = 4, mask_threshold: float = 0.5
+) -> list[dict]:
     """Run the model on every image of a COCO dataset; results in COCO detection format."""
     from PIL import Image
 
@@ -182,8 +195,12 @@ def coco_detections(model, coco: dict, images_dir, device="cpu", batch_size: int
         for img, out in zip(batch, predict(model, frames, device)):
             for d in detections_from_output(out, names, mask_threshold):
                 results.append(
-                    dict(image_id=img["id"], category_id=cat_id[d["identity"]], score=d["score"],
-                         bbox=[d["x1"], d["y1"], d["x2"] - d["x1"], d["y2"] - d["y1"]],
-                         segmentation=d["mask"])
+                    dict(
+                        image_id=img["id"],
+                        category_id=cat_id[d["identity"]],
+                        score=d["score"],
+                        bbox=[d["x1"], d["y1"], d["x2"] - d["x1"], d["y2"] - d["y1"]],
+                        segmentation=d["mask"],
+                    )
                 )
     return results

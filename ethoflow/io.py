@@ -27,11 +27,13 @@ class EthoflowError(Exception):
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; rename it onto ``dest`` only if the block succeeds."""
+    """Yield a temporary path beside ``dest``; renamed onto ``dest`` if the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{dest.name}.", suffix=suffix if suffix is not None else dest.suffix, dir=dest.parent
+        prefix=f".{dest.name}.",
+        suffix=suffix if suffix is not None else dest.suffix,
+        dir=dest.parent,
     )
     os.close(fd)
     tmp = Path(tmp)
@@ -45,7 +47,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 @contextlib.contextmanager
 def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside ``dest``; it replaces ``dest`` only if the block succeeds."""
+    """Yield a temporary directory beside ``dest``; it replaces ``dest`` if the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))

@@ -9,7 +9,10 @@ from pycocotools import mask as mask_utils
 def encode(mask: np.ndarray) -> dict:
     """Binary HxW mask -> COCO RLE ``{"size": [h, w], "counts": str}``."""
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+    return {
+        "size": [int(rle["size"][0]), int(rle["size"][1])],
+        "counts": rle["counts"].decode("ascii"),
+    }
 
 
 def _coco(rle: dict) -> dict:

@@ -455,8 +455,18 @@ def write_summary(
 
 
 SUMMARY_METRICS = [
-    "mota", "idf1", "hota", "deta", "assa", "id_switches", "identity_accuracy",
-    "misses", "false_positives", "precision", "recall", "motp",
+    "mota",
+    "idf1",
+    "hota",
+    "deta",
+    "assa",
+    "id_switches",
+    "identity_accuracy",
+    "misses",
+    "false_positives",
+    "precision",
+    "recall",
+    "motp",
 ]
 
 

@@ -152,6 +152,7 @@ def track(
             rows.append(dict(video=video, model=model, frame=f, time_s=f / fps, identity=name, **r))
     df = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
     n_interp = int((df["source"] == "interpolated").sum()) if len(df) else 0
-    log.info("%s: %d track rows (%d interpolated) over %d frames", video, len(df), n_interp,
-             n_frames)
+    log.info(
+        "%s: %d track rows (%d interpolated) over %d frames", video, len(df), n_interp, n_frames
+    )
     return df.sort_values(["frame", "identity"], kind="stable").reset_index(drop=True)

@@ -29,8 +29,15 @@ from .models import build_model, resolve_device, save_model
 log = logging.getLogger(__name__)
 
 LOSS_COLUMNS = [
-    "iteration", "lr", "loss", "loss_classifier", "loss_box_reg", "loss_mask",
-    "loss_objectness", "loss_rpn_box_reg", "seconds",
+    "iteration",
+    "lr",
+    "loss",
+    "loss_classifier",
+    "loss_box_reg",
+    "loss_mask",
+    "loss_objectness",
+    "loss_rpn_box_reg",
+    "seconds",
 ]
 
 DEFAULTS = dict(
@@ -186,8 +193,14 @@ def train(
     total = int(cfg["iterations"])
     bs = int(cfg["batch_size"])
     t_start = time.perf_counter()
-    bar = tqdm(range(start, total), initial=start, total=total, desc=f"train {family}",
-               file=progress, mininterval=5)
+    bar = tqdm(
+        range(start, total),
+        initial=start,
+        total=total,
+        desc=f"train {family}",
+        file=progress,
+        mininterval=5,
+    )
     for it in bar:
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg["seed"], it])
@@ -227,15 +240,21 @@ def train(
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "device": str(dev),
     }
-    save_model(model.cpu(), model_out, family=family, settings=settings,
-               identities=identities, extra=extra)
+    save_model(
+        model.cpu(), model_out, family=family, settings=settings, identities=identities, extra=extra
+    )
     with atomic_path(log_csv) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=LOSS_COLUMNS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k, "") for k in LOSS_COLUMNS})
     ckpt.unlink(missing_ok=True)
-    log.info("trained %s for %d iterations in %.0f s (%.2f s/iteration) wall %.0f s",
-             family, total, train_seconds, train_seconds / max(1, len(rows)),
-             time.perf_counter() - t_start)
+    log.info(
+        "trained %s for %d iterations in %.0f s (%.2f s/iteration) wall %.0f s",
+        family,
+        total,
+        train_seconds,
+        train_seconds / max(1, len(rows)),
+        time.perf_counter() - t_start,
+    )
     return extra

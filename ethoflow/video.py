@@ -136,8 +136,15 @@ def read_frames(path: str | os.PathLike, indices: list[int]) -> dict[int, np.nda
 class VideoWriter:
     """Atomic H.264 (or MPEG-4 part 2) writer: the file appears only after ``close()``."""
 
-    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int,
-                 crf: int = 18, codec: str = "libx264"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        width: int,
+        height: int,
+        crf: int = 18,
+        codec: str = "libx264",
+    ):
         self._atomic = atomic_path(path)
         self._tmp = self._atomic.__enter__()
         self._container = av.open(str(self._tmp), mode="w", format="mp4")

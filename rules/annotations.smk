@@ -5,12 +5,12 @@ rule import_annotations:
         train="results/dataset/train.json",
         val="results/dataset/val.json",
         images=directory("results/dataset/images"),
-    params:
-        identities=config["identities"],
-        val_fraction=config["annotations"]["val_fraction"],
     log:
         "logs/annotations/import.log",
     conda:
         "../envs/base.yaml"
+    params:
+        identities=config["identities"],
+        val_fraction=config["annotations"]["val_fraction"],
     script:
         "../scripts/import_annotations.py"

@@ -10,20 +10,28 @@ if DEMO:
     WITH_TRUTH = VIDEOS
 else:
     if not config["videos"]:
-        raise WorkflowError("config: demo.enabled is false and `videos` is empty: nothing to do")
+        raise WorkflowError(
+            "config: demo.enabled is false and `videos` is empty: nothing to do"
+        )
     VIDEOS = list(config["videos"])
     LABELLED = [v for v, s in config["videos"].items() if s.get("labels")]
     WITH_TRUTH = [v for v, s in config["videos"].items() if s.get("truth")]
 if not LABELLED:
-    raise WorkflowError("config: no video has labels: at least one labelled video is needed")
+    raise WorkflowError(
+        "config: no video has labels: at least one labelled video is needed"
+    )
 
 MODELS = config["models"]
 for _m in MODELS:
     if _m not in config["model_settings"]:
-        raise WorkflowError(f"config: models lists {_m!r} but model_settings has no entry for it")
+        raise WorkflowError(
+            f"config: models lists {_m!r} but model_settings has no entry for it"
+        )
 for _v in config["report"]["overlay_videos"]:
     if _v not in VIDEOS:
-        raise WorkflowError(f"config: report.overlay_videos names {_v!r}, which is no video")
+        raise WorkflowError(
+            f"config: report.overlay_videos names {_v!r}, which is no video"
+        )
 
 SHARDS = list(range(config["inference"]["shards"]))
 

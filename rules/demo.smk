@@ -3,12 +3,12 @@ checkpoint demo_video:
         video="resources/demo/videos/{video}.mp4",
         truth="resources/demo/truth/{video}.parquet",
         labels=directory("resources/demo/labels/{video}"),
-    params:
-        demo=config["demo"],
-        identities=config["identities"],
     log:
         "logs/demo/{video}.log",
     conda:
         "../envs/base.yaml"
+    params:
+        demo=config["demo"],
+        identities=config["identities"],
     script:
         "../scripts/make_demo.py"

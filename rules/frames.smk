@@ -17,11 +17,11 @@ rule extract_frames:
         probe="results/probe/{video}.json",
     output:
         directory("results/frames/{video}"),
-    params:
-        frames=config["frames"],
     log:
         "logs/frames/{video}.log",
     conda:
         "../envs/base.yaml"
+    params:
+        frames=config["frames"],
     script:
         "../scripts/extract_frames.py"

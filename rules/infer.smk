@@ -5,13 +5,13 @@ rule infer_shard:
         probe="results/probe/{video}.json",
     output:
         "results/detections/{model}/{video}/shard-{shard}.parquet",
-    params:
-        settings=lambda wc: model_settings(wc.model),
-        shards=config["inference"]["shards"],
-    threads: lambda wc: model_settings(wc.model).get("threads", 2)
     log:
         "logs/infer/{model}/{video}/shard-{shard}.log",
     conda:
         "../envs/torch.yaml"
+    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    params:
+        settings=lambda wc: model_settings(wc.model),
+        shards=config["inference"]["shards"],
     script:
         "../scripts/infer.py"

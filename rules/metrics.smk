@@ -5,13 +5,13 @@ rule evaluate_coco:
         images="results/dataset/images",
     output:
         "results/metrics/{model}/coco.json",
-    params:
-        settings=lambda wc: model_settings(wc.model),
-    threads: lambda wc: model_settings(wc.model).get("threads", 2)
     log:
         "logs/metrics/{model}/coco.log",
     conda:
         "../envs/torch.yaml"
+    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    params:
+        settings=lambda wc: model_settings(wc.model),
     script:
         "../scripts/evaluate_coco.py"
 
@@ -22,13 +22,13 @@ rule evaluate_tracks:
         truth=truth_path,
     output:
         "results/metrics/{model}/videos/{video}.json",
-    params:
-        iou_threshold=config["metrics"]["iou_threshold"],
-        labelled=lambda wc: wc.video in LABELLED,
     log:
         "logs/metrics/{model}/{video}.log",
     conda:
         "../envs/base.yaml"
+    params:
+        iou_threshold=config["metrics"]["iou_threshold"],
+        labelled=lambda wc: wc.video in LABELLED,
     script:
         "../scripts/evaluate_tracks.py"
 
@@ -36,9 +36,13 @@ rule evaluate_tracks:
 rule summarize:
     input:
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
-        tracks=expand("results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS),
+        tracks=expand(
+            "results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS
+        ),
         videos=expand(
-            "results/metrics/{model}/videos/{video}.json", model=MODELS, video=WITH_TRUTH
+            "results/metrics/{model}/videos/{video}.json",
+            model=MODELS,
+            video=WITH_TRUTH,
         ),
         models=expand("results/models/{model}/model.pt", model=MODELS),
     output:
@@ -48,13 +52,13 @@ rule summarize:
             category="Metrics",
         ),
         parquet="results/metrics/summary.parquet",
-    params:
-        models=MODELS,
-        videos=VIDEOS,
-        labelled=LABELLED,
     log:
         "logs/metrics/summary.log",
     conda:
         "../envs/base.yaml"
+    params:
+        models=MODELS,
+        videos=VIDEOS,
+        labelled=LABELLED,
     script:
         "../scripts/summarize.py"

@@ -9,13 +9,13 @@ rule overlay:
             category="Overlays",
             labels={"model": "{model}", "video": "{video}"},
         ),
-    params:
-        max_frames=config["report"]["overlay_max_frames"],
-        identities=config["identities"],
     log:
         "logs/report/overlay/{model}/{video}.log",
     conda:
         "../envs/base.yaml"
+    params:
+        max_frames=config["report"]["overlay_max_frames"],
+        identities=config["identities"],
     script:
         "../scripts/overlay.py"
 
@@ -24,7 +24,9 @@ rule report:
     input:
         summary="results/metrics/summary.csv",
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
-        tracks=expand("results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS),
+        tracks=expand(
+            "results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS
+        ),
         truth=[truth_of(v) for v in WITH_TRUTH],
         train_logs=expand("results/models/{model}/train_log.csv", model=MODELS),
         overlays=expand(
@@ -38,15 +40,15 @@ rule report:
             caption="../report/index.rst",
             category="Report",
         ),
+    log:
+        "logs/report/index.log",
+    conda:
+        "../envs/base.yaml"
     params:
         models=MODELS,
         videos=VIDEOS,
         with_truth=WITH_TRUTH,
         labelled=LABELLED,
         identities=config["identities"],
-    log:
-        "logs/report/index.log",
-    conda:
-        "../envs/base.yaml"
     script:
         "../scripts/report.py"

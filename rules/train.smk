@@ -10,13 +10,13 @@ rule train:
             category="Training",
             labels={"model": "{model}"},
         ),
-    params:
-        settings=lambda wc: model_settings(wc.model),
-        checkpoint="results/checkpoints/{model}/resume.pt",
-    threads: lambda wc: model_settings(wc.model).get("threads", 2)
     log:
         "logs/train/{model}.log",
     conda:
         "../envs/torch.yaml"
+    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    params:
+        settings=lambda wc: model_settings(wc.model),
+        checkpoint="results/checkpoints/{model}/resume.pt",
     script:
         "../scripts/train.py"

@@ -18,8 +18,9 @@ with step_logging(sm.log[0]):
     device = resolve_device(s.get("device", "cpu"))
     model, meta = load_model(sm.input.model, device)
     gt = read_json(sm.input.val)
-    dets = coco_detections(model, gt, sm.input.images, device, s["infer"]["batch_size"],
-                           s["infer"]["mask_threshold"])
+    dets = coco_detections(
+        model, gt, sm.input.images, device, s["infer"]["batch_size"], s["infer"]["mask_threshold"]
+    )
     out = {"model": sm.wildcards.model, "val_images": len(gt["images"])}
     for iou_type in ("bbox", "segm"):
         for k, v in coco_eval(gt, dets, iou_type).items():

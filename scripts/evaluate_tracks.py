@@ -12,7 +12,10 @@ sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):
     pred = tracktable.read(sm.input.tracks)
     truth = tracktable.read(sm.input.truth)
-    out = {"model": sm.wildcards.model, "video": sm.wildcards.video,
-           "labelled": bool(sm.params.labelled)}
+    out = {
+        "model": sm.wildcards.model,
+        "video": sm.wildcards.video,
+        "labelled": bool(sm.params.labelled),
+    }
     out.update(evaluate_tracks(pred, truth, iou_threshold=sm.params.iou_threshold))
     write_json(out, sm.output[0])

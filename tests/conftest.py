@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config", "report", "envs", "ethoflow", "profiles"]
+WORKFLOW_PARTS = [
+    "Snakefile",
+    "rules",
+    "scripts",
+    "config",
+    "report",
+    "envs",
+    "ethoflow",
+    "profiles",
+]
 
 
 def snakemake_cmd(*args: str) -> list[str]:
@@ -44,9 +53,18 @@ def tiny_demo(tmp_path_factory):
     out = {}
     for name, seed, n_lab in (("va", 1, 10), ("vb", 2, 0)):
         make_demo_video(
-            root / f"{name}.mp4", root / f"{name}.parquet", root / f"labels_{name}",
-            name=name, seed=seed, n_frames=40, size=128, n_labelled=n_lab,
+            root / f"{name}.mp4",
+            root / f"{name}.parquet",
+            root / f"labels_{name}",
+            name=name,
+            seed=seed,
+            n_frames=40,
+            size=128,
+            n_labelled=n_lab,
         )
-        out[name] = dict(video=root / f"{name}.mp4", truth=root / f"{name}.parquet",
-                         labels=root / f"labels_{name}")
+        out[name] = dict(
+            video=root / f"{name}.mp4",
+            truth=root / f"{name}.parquet",
+            labels=root / f"labels_{name}",
+        )
     return out

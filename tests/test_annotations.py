@@ -64,8 +64,11 @@ def test_split_is_stable_when_labels_are_added():
 @pytest.mark.parametrize(
     "mutate, field, words",
     [
-        (lambda d: d["shapes"][0].update(points=d["shapes"][0]["points"][:2]),
-         "shapes[0].points", "needs >= 3"),
+        (
+            lambda d: d["shapes"][0].update(points=d["shapes"][0]["points"][:2]),
+            "shapes[0].points",
+            "needs >= 3",
+        ),
         (lambda d: d["shapes"][1].update(label="rat7"), "shapes[1].label", "rat7"),
         (lambda d: d.update(imageWidth=999), "imageWidth", "999"),
         (lambda d: d["shapes"].append(dict(d["shapes"][0])), "shapes[3].label", "twice"),
@@ -73,8 +76,7 @@ def test_split_is_stable_when_labels_are_added():
     ],
     ids=["polygon<3", "unknown-label", "size-mismatch", "identity-twice", "missing-image"],
 )
-def test_bad_labels_name_file_and_field_and_leave_no_output(labels, tmp_path, mutate, field,
-                                                            words):
+def test_bad_labels_name_file_and_field_and_leave_no_output(labels, tmp_path, mutate, field, words):
     bad = edit_first(labels, mutate)
     out = outputs(tmp_path)
     with pytest.raises(AnnotationError) as err:

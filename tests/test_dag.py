@@ -109,19 +109,22 @@ def test_truncated_video_fails_its_probe_and_leaves_nothing(tiny_demo, tmp_path)
         f"  cut: {{path: cut.mp4, labels: {tiny_demo['va']['labels']}}}\n"
         "report: {overlay_videos: []}\n"
     )
-    proc = run_snakemake(wd, "results/probe/cut.json", *CFG, "--configfile", "user.yaml",
-                         check=False)
+    proc = run_snakemake(
+        wd, "results/probe/cut.json", *CFG, "--configfile", "user.yaml", check=False
+    )
     assert proc.returncode != 0
     log = (wd / "logs/probe/cut.log").read_text()
     assert "cut.mp4" in log and ("truncated" in log or "cannot open" in log)
     assert not (wd / "results/probe/cut.json").exists()
-    assert not list((wd / "results/probe").glob(".cut*")) if (wd / "results/probe").exists() \
-        else True
+    assert (
+        not list((wd / "results/probe").glob(".cut*")) if (wd / "results/probe").exists() else True
+    )
 
 
 def test_lint_is_clean():
-    from .conftest import REPO, snakemake_cmd
     import subprocess
+
+    from .conftest import REPO, snakemake_cmd
 
     proc = subprocess.run(snakemake_cmd("--lint"), cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -12,7 +12,7 @@ IDS = ["mouse1", "mouse2", "mouse3"]
 def test_shard_ranges_tile_the_video_on_batch_boundaries(n, k, b):
     ranges = [shard_range(n, k, i, b) for i in range(k)]
     assert ranges[0][0] == 0 and ranges[-1][1] == n
-    for (s0, e0), (s1, _) in zip(ranges, ranges[1:]):
+    for (_, e0), (s1, _) in zip(ranges, ranges[1:]):
         assert e0 == s1
     assert all(s % b == 0 for s, _ in ranges)
 
@@ -21,8 +21,17 @@ def test_shard_ranges_tile_the_video_on_batch_boundaries(n, k, b):
 def random_model():
     torch.manual_seed(0)
     # an untrained network still proposes boxes of every class: enough to test the plumbing
-    return build_model("maskrcnn", 3, dict(backbone="resnet18_fpn", min_size=128, max_size=128,
-                                           fpn_channels=64, box_score_thresh=0.0)).eval()
+    return build_model(
+        "maskrcnn",
+        3,
+        dict(
+            backbone="resnet18_fpn",
+            min_size=128,
+            max_size=128,
+            fpn_channels=64,
+            box_score_thresh=0.0,
+        ),
+    ).eval()
 
 
 def test_k_shards_equal_one_shard_row_for_row(random_model, tiny_demo, tmp_path):
@@ -42,8 +51,9 @@ def test_k_shards_equal_one_shard_row_for_row(random_model, tiny_demo, tmp_path)
 
 def test_detection_rows_carry_identity_distribution(random_model, tiny_demo, tmp_path):
     out = tmp_path / "d.parquet"
-    infer_shard(random_model, IDS, tiny_demo["va"]["video"], "va", 0, 4, out, batch_size=2,
-                min_score=0.0)
+    infer_shard(
+        random_model, IDS, tiny_demo["va"]["video"], "va", 0, 4, out, batch_size=2, min_score=0.0
+    )
     df = read_detections([out])
     assert set(df["identity"]) <= set(IDS)
     for cs, ident, score in zip(df["class_scores"], df["identity"], df["score"]):

@@ -24,9 +24,22 @@ def detections_from_truth(truth, class_scores=None, drop=()):
         if class_scores is not None:
             cs = np.asarray(class_scores(f, ident), dtype=float)
         k = int(np.argmax(cs))
-        rows.append(dict(video="va", frame=f, det=0, identity=IDS[k], score=float(cs[k]),
-                         class_scores=list(cs), x1=r.x1, y1=r.y1, x2=r.x2, y2=r.y2,
-                         mask_area=int(r.area), mask=r["mask"]))
+        rows.append(
+            dict(
+                video="va",
+                frame=f,
+                det=0,
+                identity=IDS[k],
+                score=float(cs[k]),
+                class_scores=list(cs),
+                x1=r.x1,
+                y1=r.y1,
+                x2=r.x2,
+                y2=r.y2,
+                mask_area=int(r.area),
+                mask=r["mask"],
+            )
+        )
     df = pd.DataFrame(rows)
     df["det"] = df.groupby("frame").cumcount()
     return df
@@ -34,8 +47,7 @@ def detections_from_truth(truth, class_scores=None, drop=()):
 
 def run(dets, truth, **params):
     n = int(truth["frame"].max()) + 1
-    return track(dets, video="va", model="m", identities=IDS, n_frames=n, fps=30.0,
-                 params=params)
+    return track(dets, video="va", model="m", identities=IDS, n_frames=n, fps=30.0, params=params)
 
 
 def test_perfect_detections_give_perfect_tracks(truth):

@@ -26,15 +26,25 @@ train(family="maskrcnn", settings=args["net"], train_cfg=args["cfg"], **args["pa
 @pytest.fixture(scope="module")
 def dataset(tiny_demo, tmp_path_factory):
     d = tmp_path_factory.mktemp("ds")
-    import_annotations(label_files_in(tiny_demo["va"]["labels"]), IDS, d / "train.json",
-                       d / "val.json", d / "images", val_fraction=0.2)
+    import_annotations(
+        label_files_in(tiny_demo["va"]["labels"]),
+        IDS,
+        d / "train.json",
+        d / "val.json",
+        d / "images",
+        val_fraction=0.2,
+    )
     return d
 
 
 def paths(ds, out):
-    return dict(train_json=str(ds / "train.json"), images_dir=str(ds / "images"),
-                model_out=str(out / "model.pt"), log_csv=str(out / "log.csv"),
-                checkpoint=str(out / "ckpt.pt"))
+    return dict(
+        train_json=str(ds / "train.json"),
+        images_dir=str(ds / "images"),
+        model_out=str(out / "model.pt"),
+        log_csv=str(out / "log.csv"),
+        checkpoint=str(out / "ckpt.pt"),
+    )
 
 
 def run_training(ds, out, kill_after_checkpoint=False):
@@ -42,8 +52,9 @@ def run_training(ds, out, kill_after_checkpoint=False):
 
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     arg = json.dumps(dict(net=NET, cfg=CFG, paths=paths(ds, out)))
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, arg], env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, arg], env=env, stderr=subprocess.PIPE, text=True
+    )
     if kill_after_checkpoint:
         ckpt = out / "ckpt.pt"
         deadline = time.time() + 120
@@ -80,8 +91,10 @@ def test_checkpoint_of_other_labels_is_not_resumed(dataset, tmp_path, caplog):
 
     out = tmp_path / "o"
     out.mkdir()
-    torch.save({"iteration": 4, "fingerprint": "somethingelse", "model": {}, "optimizer": {},
-                "log": []}, out / "ckpt.pt")
+    torch.save(
+        {"iteration": 4, "fingerprint": "somethingelse", "model": {}, "optimizer": {}, "log": []},
+        out / "ckpt.pt",
+    )
     cfg = dict(CFG, iterations=2)
     with caplog.at_level("INFO"):
         extra = train(family="maskrcnn", settings=NET, train_cfg=cfg, **paths(dataset, out))

@@ -28,8 +28,15 @@ def build_model(family: str, num_classes: int, settings: dict) -> torch.nn.Modul
     raise EthoflowError(f"unknown model family {family!r} (known: maskrcnn)")
 
 
-def save_model(model: torch.nn.Module, path, *, family: str, settings: dict,
-               identities: list[str], extra: dict | None = None) -> None:
+def save_model(
+    model: torch.nn.Module,
+    path,
+    *,
+    family: str,
+    settings: dict,
+    identities: list[str],
+    extra: dict | None = None,
+) -> None:
     payload = {
         "format": FORMAT,
         "family": family,

@@ -31,7 +31,8 @@ from torchvision.models.detection.backbone_utils import (
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.ops import MultiScaleRoIAlign, boxes as box_ops
+from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import boxes as box_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..io import EthoflowError
@@ -135,8 +136,8 @@ def _load_weights(model: MaskRCNN, weights: str, num_classes: int) -> None:
         cached = hub_dir / Path(enum.url).name
         if not cached.exists():
             raise EthoflowError(
-                f"weights {weights!r} are not in the torch hub cache ({cached}); download them once "
-                "on a machine with network access, or give a path"
+                f"weights {weights!r} are not in the torch hub cache ({cached}); download them "
+                "once on a machine with network access, or give a path"
             )
         state = torch.load(cached, map_location="cpu", weights_only=True)
     own = model.state_dict()
@@ -166,7 +167,9 @@ def build_maskrcnn(
 ) -> MaskRCNN:
     """Build a Mask R-CNN with ``num_classes`` identities (+ background)."""
     if backbone not in BACKBONES:
-        raise EthoflowError(f"unknown Mask R-CNN backbone {backbone!r} (known: {', '.join(BACKBONES)})")
+        raise EthoflowError(
+            f"unknown Mask R-CNN backbone {backbone!r} (known: {', '.join(BACKBONES)})"
+        )
     n = num_classes + 1
     common = dict(
         min_size=min_size,
@@ -183,7 +186,10 @@ def build_maskrcnn(
     else:
         if backbone == "mobilenet_v3_fpn":
             body = mobilenet_backbone(
-                backbone_name="mobilenet_v3_large", weights=None, fpn=True, trainable_layers=6,
+                backbone_name="mobilenet_v3_large",
+                weights=None,
+                fpn=True,
+                trainable_layers=6,
                 norm_layer=nn.BatchNorm2d,
             )
             body.out_channels = body.out_channels
