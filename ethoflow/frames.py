@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from tqdm import tqdm
 
 from . import video as V
 from .io import atomic_dir, write_json
+
+log = logging.getLogger(__name__)
 
 
 def _thumb(frame: np.ndarray, size: int) -> np.ndarray:
@@ -81,4 +84,5 @@ def extract_frames(
             {"video": video, "method": method, "seed": seed, "frames": indices},
             Path(tmp) / "frames.json",
         )
+    log.info("%s: %d frames for labelling (%s) -> %s", path, len(indices), method, out_dir)
     return indices

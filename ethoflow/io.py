@@ -14,11 +14,18 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("ethoflow")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class EthoflowError(Exception):
@@ -39,6 +46,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are shared
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
@@ -53,6 +61,7 @@ def atomic_dir(dest: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -114,11 +123,14 @@ def step_logging(logfile: str | os.PathLike | None, level: int = logging.INFO) -
     logging.captureWarnings(True)
     try:
         with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            t0 = time.perf_counter()
+            log.info("started")
             try:
                 yield stream
             except Exception:
-                log.exception("step failed")
+                log.exception("step failed after %.1f s", time.perf_counter() - t0)
                 raise
+            log.info("done in %.1f s", time.perf_counter() - t0)
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)

@@ -8,6 +8,7 @@ a decode from the beginning.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -17,6 +18,8 @@ import av
 import numpy as np
 
 from .io import EthoflowError, atomic_path
+
+log = logging.getLogger(__name__)
 
 
 def _open(path: str | os.PathLike):
@@ -74,6 +77,15 @@ def probe(path: str | os.PathLike, count: bool = True) -> dict:
         if info["n_frames"] == 0:
             raise EthoflowError(f"{path}: video has no decodable frames")
         info["duration_s"] = info["n_frames"] / info["fps"]
+        log.info(
+            "%s: %d frames, %dx%d, %.3f fps, %s",
+            path,
+            info["n_frames"],
+            info["width"],
+            info["height"],
+            info["fps"],
+            info["codec"],
+        )
         return info
     finally:
         container.close()
