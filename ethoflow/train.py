@@ -223,8 +223,8 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
         opt.step()
-        row = {"iteration": it + 1, "lr": lr, "loss": float(loss)}
-        row.update({k: float(v) for k, v in losses.items()})
+        row = {"iteration": it + 1, "lr": lr, "loss": loss.item()}
+        row.update({k: v.item() for k, v in losses.items()})
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}")
