@@ -192,7 +192,6 @@ def build_maskrcnn(
                 trainable_layers=6,
                 norm_layer=nn.BatchNorm2d,
             )
-            body.out_channels = body.out_channels
             n_maps = 3
         else:
             body = _resnet_fpn(int(backbone[6:8]), fpn_channels)
