@@ -3,10 +3,16 @@
 A shard is a frame range; ranges are cut at multiples of the batch size so every batch holds the
 same frames whatever the shard count, which makes K shards concatenate to exactly what one shard
 gives. Frames are decoded one batch at a time: memory stays flat in video length.
+
+Each shard's Parquet schema metadata carries, under ``STATS_KEY``, the measured throughput as
+JSON ``{"frames", "seconds", "device"}`` (seconds: wall time of decoding, forward passes and
+encoding the detections); :func:`read_infer_stats` sums it over shards without reading any rows.
+Reading shards needs no torch: it lives in :mod:`ethoflow.detections` (re-exported here).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -20,27 +26,22 @@ from tqdm import tqdm
 
 from . import masks as M
 from . import video as V
+from .detections import DETECTION_SCHEMA, read_detections, read_infer_stats
 from .io import EthoflowError, atomic_path
-from .tracktable import RLE_TYPE
+from .tracktable import STATS_KEY
 
 log = logging.getLogger(__name__)
 
-DETECTION_SCHEMA = pa.schema(
-    [
-        ("video", pa.string()),
-        ("frame", pa.int64()),
-        ("det", pa.int32()),
-        ("identity", pa.string()),
-        ("score", pa.float64()),
-        ("class_scores", pa.list_(pa.float32())),
-        ("x1", pa.float64()),
-        ("y1", pa.float64()),
-        ("x2", pa.float64()),
-        ("y2", pa.float64()),
-        ("mask_area", pa.int64()),
-        ("mask", RLE_TYPE),
-    ]
-)
+__all__ = [
+    "DETECTION_SCHEMA",
+    "coco_detections",
+    "detections_from_output",
+    "infer_shard",
+    "predict",
+    "read_detections",
+    "read_infer_stats",
+    "shard_range",
+]
 
 
 def shard_range(n_frames: int, n_shards: int, shard: int, batch_size: int = 1) -> tuple[int, int]:
@@ -90,9 +91,16 @@ def detections_from_output(
 
 
 @torch.inference_mode()
-def predict(model, frames: list[np.ndarray], device) -> list[dict]:
-    """Forward a batch of HxWx3 uint8 RGB frames."""
+def predict(model, frames: list[np.ndarray], device, *, consecutive: bool = False) -> list[dict]:
+    """Forward a batch of HxWx3 uint8 RGB frames.
+
+    ``consecutive``: the frames follow each other in a video (and this batch follows the previous
+    one), so a model that declares ``supports_feature_reuse`` may reuse features across frames.
+    Models without that attribute are called as ``model(batch)``.
+    """
     batch = [torch.from_numpy(f).to(device).permute(2, 0, 1).float().div_(255.0) for f in frames]
+    if getattr(model, "supports_feature_reuse", False):
+        return model(batch, consecutive=consecutive)
     return model(batch)
 
 
@@ -120,7 +128,7 @@ def infer_shard(
     )
 
     def flush(idx, frames):
-        outs = predict(model, frames, device)
+        outs = predict(model, frames, device, consecutive=True)
         for i, out in zip(idx, outs):
             dets = detections_from_output(out, identities, mask_threshold, min_score)
             for k, d in enumerate(dets):
@@ -145,10 +153,14 @@ def infer_shard(
             f"{video_path}: expected frames {start}..{stop - 1}, decoded {n}: video truncated?"
         )
     df = pd.DataFrame(rows, columns=DETECTION_SCHEMA.names)
+    seconds = time.perf_counter() - t0
+    stats = {"frames": n, "seconds": seconds, "device": str(device)}
     table = pa.Table.from_pandas(df, schema=DETECTION_SCHEMA, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), STATS_KEY: json.dumps(stats).encode()}
+    )
     with atomic_path(out_path) as tmp:
         pq.write_table(table, tmp)
-    seconds = time.perf_counter() - t0
     log.info(
         "%s frames %d..%d: %d detections, %.1f frames/s",
         video,
@@ -158,22 +170,6 @@ def infer_shard(
         n / max(seconds, 1e-9),
     )
     return {"frames": n, "detections": len(df), "seconds": seconds}
-
-
-def read_detections(paths: list[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate per-shard detection tables in frame order."""
-    tables = []
-    for p in paths:
-        try:
-            tables.append(pq.read_table(p, schema=DETECTION_SCHEMA))
-        except (FileNotFoundError, pa.ArrowInvalid) as e:
-            raise EthoflowError(f"{p}: cannot read detections ({e})") from None
-    df = (
-        pa.concat_tables(tables).to_pandas()
-        if tables
-        else DETECTION_SCHEMA.empty_table().to_pandas()
-    )
-    return df.sort_values(["frame", "det"], kind="stable").reset_index(drop=True)
 
 
 def coco_detections(

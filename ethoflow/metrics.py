@@ -470,6 +470,16 @@ SUMMARY_METRICS = [
 ]
 
 
+def _infer_columns(stats: dict) -> dict:
+    """Track-table statistics -> ``infer_frames, infer_seconds, infer_fps`` (None if unknown)."""
+    try:
+        frames, seconds = int(stats["infer_frames"]), float(stats["infer_seconds"])
+    except (KeyError, TypeError, ValueError):
+        return {"infer_frames": None, "infer_seconds": None, "infer_fps": None}
+    fps = frames / seconds if math.isfinite(seconds) and seconds > 0 else None
+    return {"infer_frames": frames, "infer_seconds": seconds, "infer_fps": fps}
+
+
 def summary_rows(
     coco_files: list,
     track_files: list,
@@ -478,10 +488,17 @@ def summary_rows(
     videos: list[str],
     labelled: list[str],
 ) -> list[dict]:
-    """One row per model x video from the per-model COCO and per-video tracking metrics."""
+    """One row per model x video from the per-model COCO and per-video tracking metrics.
+
+    ``infer_frames``, ``infer_seconds`` and ``infer_fps`` (frames / seconds) come from the track
+    table's schema metadata (:func:`ethoflow.tracktable.read_stats`); None when it has none.
+    """
+    from pathlib import Path
+
     import pyarrow.parquet as pq
 
     from .io import read_json
+    from .tracktable import read_stats
 
     coco = {}
     for f in coco_files:
@@ -492,11 +509,15 @@ def summary_rows(
         d = read_json(f)
         per_video[(d["model"], d["video"])] = d
     rows_count = {}
+    infer = {}
     for f in track_files:
         t = pq.read_table(f, columns=["model", "video", "source"]).to_pandas()
         if len(t):
             key = (t["model"].iloc[0], t["video"].iloc[0])
             rows_count[key] = (len(t), int((t["source"] == "interpolated").sum()))
+        else:  # results/tracks/{model}/{video}.parquet
+            key = (Path(f).parent.name, Path(f).stem)
+        infer[key] = read_stats(f)
     rows = []
     for m in models:
         c = coco.get(m, {})
@@ -511,6 +532,7 @@ def summary_rows(
             n, n_interp = rows_count.get((m, v), (0, 0))
             row["track_rows"] = n
             row["interpolated_rows"] = n_interp
+            row.update(_infer_columns(infer.get((m, v), {})))
             for k in ("train_seconds", "parameters", "checkpoint_bytes"):
                 row[k] = c.get(k)
             rows.append(row)

@@ -400,18 +400,17 @@ def timeline_figure(
     return _png_data_uri(fig)
 
 
-LOSS_TERMS = ["loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"]
-
-
 def loss_figure(log_df: pd.DataFrame, title: str) -> str | None:
-    """Total training loss and its terms per iteration, log-scale y. None if nothing to plot."""
+    """Total training loss (``loss``) and its terms (every ``loss_*`` column, whatever the model
+    family) per iteration, log-scale y. None if nothing to plot."""
     if "iteration" not in log_df.columns or not len(log_df):
         return None
     fig = _figure(7.0, 3.8)
     ax = fig.add_subplot(1, 1, 1)
     plotted = False
     it = pd.to_numeric(log_df["iteration"], errors="coerce")
-    for col in ["loss", *LOSS_TERMS]:
+    terms = [c for c in log_df.columns if isinstance(c, str) and c.startswith("loss_")]
+    for col in ["loss", *terms]:
         if col not in log_df.columns:
             continue
         y = pd.to_numeric(log_df[col], errors="coerce")
@@ -483,6 +482,12 @@ HOW_TO_READ = [
         "Identity accuracy",
         "of the predicted masks matched to a truth mask (IoU \u2265 0.5), the "
         "fraction that carry the right animal identity.",
+    ),
+    (
+        "Inference frames/s",
+        "frames processed per second of inference time (decoding, model forward pass and "
+        "mask encoding, summed over the shards of every video; shards that run in parallel "
+        "each count their own time).",
     ),
     (
         "COCO AP",
@@ -570,6 +575,17 @@ def _read_summary(path: str | os.PathLike) -> pd.DataFrame:
         return pd.DataFrame(columns=["model", "video"])
 
 
+def _inference_fps(rows: pd.DataFrame) -> float | None:
+    """Total inference frames / total seconds over the rows that know both; None if none do."""
+    if not {"infer_frames", "infer_seconds"} <= set(rows.columns):
+        return None
+    frames = pd.to_numeric(rows["infer_frames"], errors="coerce")
+    seconds = pd.to_numeric(rows["infer_seconds"], errors="coerce")
+    known = frames.notna() & seconds.notna() & np.isfinite(seconds)
+    total = float(seconds[known].sum())
+    return float(frames[known].sum()) / total if known.any() and total > 0 else None
+
+
 def _model_table(
     summary: pd.DataFrame, coco: dict, models: list[str], with_truth: list[str]
 ) -> str:
@@ -583,6 +599,7 @@ def _model_table(
         "IDF1",
         "HOTA",
         "identity accuracy",
+        "inference frames/s",
         "videos with truth",
         "training time",
         "parameters",
@@ -592,6 +609,7 @@ def _model_table(
     for m in models:
         c = coco.get(m, {})
         s = summary[summary["model"].astype(str) == m] if len(summary) else summary
+        fps = _inference_fps(s)
         if len(s):
             scored = s["video"].astype(str).isin(with_truth)
             if "has_truth" in s.columns:
@@ -604,6 +622,7 @@ def _model_table(
                 pd.to_numeric(s[k], errors="coerce") if k in s.columns else pd.Series(dtype=float)
             )
             cells.append(_num(vals.mean() if vals.notna().any() else None))
+        cells.append(_num(fps, digits=1))
         cells.append(_num(len(s), integer=True))
         cells.append(f'<td class="num">{_e(fmt_duration(c.get("train_seconds")))}</td>')
         cells.append(_num(c.get("parameters"), integer=True))
@@ -738,7 +757,9 @@ def build_report(
     parts.append('<h2 id="models">Per-model comparison</h2>')
     parts.append(
         '<p class="muted">COCO AP on the validation frames; MOTA, IDF1, HOTA and '
-        "identity accuracy are means over the videos with ground truth.</p>"
+        "identity accuracy are means over the videos with ground truth; inference "
+        "frames/s is all of the model's frames over the summed inference time of its "
+        "shards (decoding, forward pass and mask encoding) over every video.</p>"
     )
     parts.append(_model_table(summary, coco, models, with_truth))
 

@@ -13,6 +13,10 @@ a moment ago. Here, per frame:
    ``IoU >= fallback_iou``);
 4. afterwards, gaps of up to ``max_gap`` frames in an identity's track are filled by interpolation
    (box and centroid linear, mask shifted), marked ``source = "interpolated"``.
+
+:func:`infer_stats` sums the detection shards' inference statistics for the track table's schema
+metadata (``{"infer_frames", "infer_seconds"}``), so that the metrics and the report can show each
+model's inference speed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from . import masks as M
+from .detections import read_infer_stats
 from .tracktable import COLUMNS, row_from_mask
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,12 @@ DEFAULTS = dict(
     max_age=15,
     max_gap=10,
 )
+
+
+def infer_stats(shard_paths) -> dict:
+    """``{"infer_frames", "infer_seconds"}`` summed over detection shards (None when unknown)."""
+    s = read_infer_stats(list(shard_paths))
+    return {"infer_frames": s["frames"], "infer_seconds": s["seconds"]}
 
 
 @dataclass

@@ -1,11 +1,15 @@
 """The track table: one row per identity per frame, the workflow's central product.
 
 The same schema holds ground truth (``source == "truth"``), so tracks and truth compare column
-for column.
+for column. Run statistics that are not per row (e.g. the inference throughput behind a track
+table, ``{"infer_frames", "infer_seconds"}``) travel as JSON in the Parquet schema metadata under
+:data:`STATS_KEY`; they never change the columns.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 
@@ -15,7 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import masks as M
-from .io import EthoflowError, atomic_path
+from .io import EthoflowError, _strict, atomic_path
+
+log = logging.getLogger(__name__)
 
 RLE_TYPE = pa.struct([("size", pa.list_(pa.int32())), ("counts", pa.string())])
 
@@ -43,6 +49,8 @@ TRACK_SCHEMA = pa.schema(
         b"source": b"detected | interpolated | truth",
     },
 )
+#: Schema metadata key of run statistics (JSON), in detection shards and track tables.
+STATS_KEY = b"ethoflow"
 SOURCES = ("detected", "interpolated", "truth")
 COLUMNS = [f.name for f in TRACK_SCHEMA]
 
@@ -81,10 +89,38 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, schema=TRACK_SCHEMA, preserve_index=False)
 
 
-def write(df: pd.DataFrame, path: str | os.PathLike) -> None:
+def write(df: pd.DataFrame, path: str | os.PathLike, stats: dict | None = None) -> None:
+    """Write a track table atomically; ``stats`` (JSON-able) go to the schema metadata."""
     table = to_arrow(df)
+    if stats is not None:
+        text = json.dumps(_strict(stats), allow_nan=False)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), STATS_KEY: text.encode()}
+        )
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def read_stats(path: str | os.PathLike) -> dict:
+    """The statistics in a Parquet file's schema metadata (schema only, no rows); {} if none."""
+    path = Path(path)
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except FileNotFoundError:
+        raise EthoflowError(f"{path}: file not found") from None
+    except pa.ArrowInvalid as e:
+        raise EthoflowError(f"{path}: not a readable Parquet file ({e})") from None
+    raw = meta.get(STATS_KEY)
+    if raw is None:
+        return {}
+    try:
+        stats = json.loads(raw)
+    except ValueError:
+        stats = None
+    if not isinstance(stats, dict):
+        log.warning("%s: unreadable statistics in the schema metadata: %r", path, raw)
+        return {}
+    return stats
 
 
 def read(path: str | os.PathLike) -> pd.DataFrame:

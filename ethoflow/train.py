@@ -28,17 +28,9 @@ from .models import build_model, resolve_device, save_model
 
 log = logging.getLogger(__name__)
 
-LOSS_COLUMNS = [
-    "iteration",
-    "lr",
-    "loss",
-    "loss_classifier",
-    "loss_box_reg",
-    "loss_mask",
-    "loss_objectness",
-    "loss_rpn_box_reg",
-    "seconds",
-]
+#: Loss log columns every model family has; the family's own loss terms go between them.
+LOG_HEAD = ["iteration", "lr", "loss"]
+LOG_TAIL = ["seconds"]
 
 DEFAULTS = dict(
     iterations=400,
@@ -148,6 +140,27 @@ def _save_checkpoint(path: Path, model, optimizer, it: int, fp: str, log_rows: l
         torch.save(state, tmp)
 
 
+def loss_columns(rows: list[dict]) -> list[str]:
+    """``iteration, lr, loss, <every loss term seen in the rows, sorted>, seconds``."""
+    fixed = set(LOG_HEAD) | set(LOG_TAIL)
+    terms = sorted({k for r in rows for k in r if k not in fixed})
+    return [*LOG_HEAD, *terms, *LOG_TAIL]
+
+
+def write_loss_log(rows: list[dict], path: str | os.PathLike) -> list[str]:
+    """Write the per-iteration loss log as CSV (atomically); a term a row lacks stays empty.
+
+    Returns the columns written.
+    """
+    columns = loss_columns(rows)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in columns})
+    return columns
+
+
 def train(
     *,
     family: str,
@@ -161,6 +174,7 @@ def train(
     device: str = "cpu",
     threads: int | None = None,
     progress=None,
+    hub: dict | None = None,
 ) -> dict:
     cfg = {**DEFAULTS, **(train_cfg or {})}
     cfg["augment"] = {**DEFAULTS["augment"], **(train_cfg or {}).get("augment", {})}
@@ -170,7 +184,7 @@ def train(
     data = CocoFrames(train_json, images_dir)
     identities = data.cat_names
     torch.manual_seed(cfg["seed"])
-    model = build_model(family, len(identities), settings).to(dev)
+    model = build_model(family, len(identities), settings, hub).to(dev)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -243,11 +257,7 @@ def train(
     save_model(
         model.cpu(), model_out, family=family, settings=settings, identities=identities, extra=extra
     )
-    with atomic_path(log_csv) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=LOSS_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in LOSS_COLUMNS})
+    write_loss_log(rows, log_csv)
     ckpt.unlink(missing_ok=True)
     log.info(
         "trained %s for %d iterations in %.0f s (%.2f s/iteration) wall %.0f s",

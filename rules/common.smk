@@ -73,3 +73,12 @@ def label_files(wildcards):
 
 def model_settings(name):
     return config["model_settings"][name]
+
+
+def model_hub(name):
+    """Where torch.hub finds the YOLACT families: this workflow's own directory unless the
+    config names another repo (e.g. a GitHub ``owner/name:ref`` on a cluster)."""
+    hub = dict(config["model_settings"][name].get("hub") or {})
+    hub["source"] = hub.get("source") or "local"
+    hub["repo"] = hub.get("repo") or workflow.basedir
+    return hub

@@ -12,6 +12,7 @@ rule infer_shard:
     threads: lambda wc: model_settings(wc.model).get("threads", 2)
     params:
         settings=lambda wc: model_settings(wc.model),
+        hub=lambda wc: model_hub(wc.model),
         shards=config["inference"]["shards"],
     script:
         "../scripts/infer.py"

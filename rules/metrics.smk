@@ -12,6 +12,7 @@ rule evaluate_coco:
     threads: lambda wc: model_settings(wc.model).get("threads", 2)
     params:
         settings=lambda wc: model_settings(wc.model),
+        hub=lambda wc: model_hub(wc.model),
     script:
         "../scripts/evaluate_coco.py"
 

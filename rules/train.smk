@@ -17,6 +17,7 @@ rule train:
     threads: lambda wc: model_settings(wc.model).get("threads", 2)
     params:
         settings=lambda wc: model_settings(wc.model),
+        hub=lambda wc: model_hub(wc.model),
         checkpoint="results/checkpoints/{model}/resume.pt",
     script:
         "../scripts/train.py"

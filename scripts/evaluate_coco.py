@@ -16,7 +16,7 @@ with step_logging(sm.log[0]):
     s = sm.params.settings
     torch.set_num_threads(sm.threads)
     device = resolve_device(s.get("device", "cpu"))
-    model, meta = load_model(sm.input.model, device)
+    model, meta = load_model(sm.input.model, device, hub=sm.params.hub)
     gt = read_json(sm.input.val)
     dets = coco_detections(
         model, gt, sm.input.images, device, s["infer"]["batch_size"], s["infer"]["mask_threshold"]

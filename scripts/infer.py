@@ -15,7 +15,7 @@ with step_logging(sm.log[0]) as logfh:
     s = sm.params.settings
     torch.set_num_threads(sm.threads)
     device = resolve_device(s.get("device", "cpu"))
-    model, meta = load_model(sm.input.model, device)
+    model, meta = load_model(sm.input.model, device, hub=sm.params.hub)
     n_frames = read_json(sm.input.probe)["n_frames"]
     batch = s["infer"]["batch_size"]
     start, stop = shard_range(n_frames, sm.params.shards, int(sm.wildcards.shard), batch)

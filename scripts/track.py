@@ -5,15 +5,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from ethoflow import tracktable  # noqa: E402
-from ethoflow.infer import read_detections  # noqa: E402
+from ethoflow.detections import read_detections  # noqa: E402
 from ethoflow.io import read_json, step_logging  # noqa: E402
-from ethoflow.track import track  # noqa: E402
+from ethoflow.track import infer_stats, track  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:
     probe = read_json(sm.input.probe)
+    shards = list(sm.input.shards)
     df = track(
-        read_detections(list(sm.input.shards)),
+        read_detections(shards),
         video=sm.wildcards.video,
         model=sm.wildcards.model,
         identities=sm.params.identities,
@@ -22,4 +23,4 @@ with step_logging(sm.log[0]) as logfh:
         params=sm.params.tracking,
         progress=logfh,
     )
-    tracktable.write(df, sm.output[0])
+    tracktable.write(df, sm.output[0], stats=infer_stats(shards))

@@ -22,4 +22,5 @@ with step_logging(sm.log[0]) as logfh:
         device=s.get("device", "cpu"),
         threads=sm.threads,
         progress=logfh,
+        hub=sm.params.hub,
     )

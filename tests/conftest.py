@@ -15,6 +15,7 @@ WORKFLOW_PARTS = [
     "envs",
     "ethoflow",
     "profiles",
+    "hubconf.py",
 ]
 
 

@@ -40,22 +40,29 @@ def workflow(tmp_path_factory):
 def test_demo_dag_produces_every_output(workflow):
     wd = workflow
     summary = pd.read_csv(wd / "results/metrics/summary.csv")
-    assert sorted(summary["video"]) == ["demo_a", "demo_b", "demo_c"]
+    assert sorted(zip(summary["model"], summary["video"])) == [
+        (m, v) for m in ("maskrcnn", "yolact") for v in ("demo_a", "demo_b", "demo_c")
+    ]
     assert summary["mota"].notna().all() and summary["idf1"].notna().all()
-    assert summary.loc[summary["video"] == "demo_c", "labelled"].item() == False  # noqa: E712
+    assert (summary["infer_fps"] > 0).all()
+    assert not summary.loc[summary["video"] == "demo_c", "labelled"].any()
     assert pd.read_parquet(wd / "results/metrics/summary.parquet").shape == summary.shape
     for v in ("demo_a", "demo_b", "demo_c"):
-        t = pq.read_table(wd / f"results/tracks/maskrcnn/{v}.parquet")
-        assert t.schema.equals(TRACK_SCHEMA, check_metadata=False)
+        for m in ("maskrcnn", "yolact"):
+            t = pq.read_table(wd / f"results/tracks/{m}/{v}.parquet")
+            assert t.schema.equals(TRACK_SCHEMA, check_metadata=False)
         assert len(json.loads((wd / f"results/probe/{v}.json").read_text())) > 0
         frames = json.loads((wd / f"results/frames/{v}/frames.json").read_text())["frames"]
         assert len(frames) == 4
     html = (wd / "results/report/index.html").read_text()
-    for word in ("MOTA", "IDF1", "HOTA", "demo_c", "overlays/maskrcnn/demo_c.mp4"):
+    for word in ("MOTA", "IDF1", "HOTA", "demo_c", "inference frames/s", "yolact"):
         assert word in html
-    assert (wd / "results/report/overlays/maskrcnn/demo_c.mp4").stat().st_size > 0
-    log = pd.read_csv(wd / "results/models/maskrcnn/train_log.csv")
-    assert list(log["iteration"]) == list(range(1, 7))
+    for m in ("maskrcnn", "yolact"):
+        assert f"overlays/{m}/demo_c.mp4" in html
+        assert (wd / f"results/report/overlays/{m}/demo_c.mp4").stat().st_size > 0
+        log = pd.read_csv(wd / f"results/models/{m}/train_log.csv")
+        assert list(log["iteration"]) == list(range(1, 7))
+    assert "loss_conf" in pd.read_csv(wd / "results/models/yolact/train_log.csv").columns
     # every step logged something
     for f in (wd / "logs").rglob("*.log"):
         assert f.stat().st_size > 0, f
@@ -75,13 +82,13 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
     jobs = planned_jobs(wd)
     assert jobs == {
         "import_annotations": 1,
-        "train": 1,
-        "infer_shard": 6,  # 3 videos x 2 shards
-        "track": 3,
-        "evaluate_coco": 1,
-        "evaluate_tracks": 3,
+        "train": 2,  # maskrcnn, yolact
+        "infer_shard": 12,  # 2 models x 3 videos x 2 shards
+        "track": 6,
+        "evaluate_coco": 2,
+        "evaluate_tracks": 6,
         "summarize": 1,
-        "overlay": 1,
+        "overlay": 2,
         "report": 1,
         "all": 1,
     }

@@ -74,3 +74,72 @@ def test_truncated_video_fails_cleanly(random_model, tiny_demo, tmp_path):
     with pytest.raises(EthoflowError, match="cut.mp4"):
         infer_shard(random_model, IDS, bad, "va", 0, 40, out)
     assert not out.exists()
+
+
+def shard_stats(path) -> dict:
+    import json
+
+    import pyarrow.parquet as pq
+
+    return json.loads(pq.read_schema(path).metadata[b"ethoflow"])
+
+
+def test_shards_record_inference_stats_and_they_add_up(random_model, tiny_demo, tmp_path):
+    import pyarrow.parquet as pq
+
+    from ethoflow.infer import DETECTION_SCHEMA, read_infer_stats
+
+    video = tiny_demo["va"]["video"]
+    a, b = tmp_path / "shard-0.parquet", tmp_path / "shard-1.parquet"
+    ra = infer_shard(random_model, IDS, video, "va", 0, 4, a, batch_size=2, min_score=0.5)
+    rb = infer_shard(random_model, IDS, video, "va", 4, 10, b, batch_size=2, min_score=0.5)
+    sa, sb = shard_stats(a), shard_stats(b)
+    assert sa == {"frames": 4, "seconds": pytest.approx(ra["seconds"]), "device": "cpu"}
+    assert sb["frames"] == 6 and sb["seconds"] == pytest.approx(rb["seconds"])
+    assert sa["seconds"] > 0 and sb["seconds"] > 0
+    assert not list(tmp_path.glob(".shard-*"))  # still written atomically
+    assert read_detections([a, b])["frame"].between(0, 9).all()  # still a detection table
+
+    both = read_infer_stats([a, b])
+    assert both["frames"] == 10
+    assert both["seconds"] == pytest.approx(sa["seconds"] + sb["seconds"])
+    assert both["fps"] == pytest.approx(10 / (sa["seconds"] + sb["seconds"]))
+
+    # a shard written without statistics is unknown: left out, and alone it gives no rate
+    old = tmp_path / "old.parquet"
+    pq.write_table(DETECTION_SCHEMA.empty_table(), old)
+    assert read_infer_stats([a, old])["frames"] == 4
+    assert read_infer_stats([old]) == {"frames": None, "seconds": None, "fps": None}
+    assert read_infer_stats([]) == {"frames": None, "seconds": None, "fps": None}
+
+
+class FeatureReuse(torch.nn.Module):
+    """A model that may reuse features across consecutive frames; records how it was called."""
+
+    supports_feature_reuse = True
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.calls: list[bool] = []
+
+    def forward(self, images, consecutive=False):
+        self.calls.append(consecutive)
+        return self.inner(images)
+
+
+def test_video_batches_are_marked_consecutive(random_model, tiny_demo, tmp_path):
+    import numpy as np
+
+    from ethoflow.infer import predict
+
+    model = FeatureReuse(random_model).eval()
+    out = tmp_path / "d.parquet"
+    infer_shard(model, IDS, tiny_demo["va"]["video"], "va", 0, 6, out, batch_size=2)
+    assert model.calls == [True, True, True]
+    model.calls.clear()
+    frame = np.zeros((64, 64, 3), dtype=np.uint8)
+    predict(model, [frame], "cpu")  # unrelated images (COCO evaluation): not consecutive
+    assert model.calls == [False]
+    # a model without the attribute is called as before, without the keyword
+    assert len(predict(random_model, [frame], "cpu", consecutive=True)) == 1

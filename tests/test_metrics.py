@@ -307,3 +307,28 @@ def test_write_summary(tmp_path):
     assert list(csv.columns) == ["model", "video", "mota", "hota"]
     assert math.isnan(csv["mota"][1])
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "s.csv", "s.parquet"]
+
+
+def test_summary_rows_carry_inference_speed_from_the_track_tables(tmp_path):
+    tracks = tmp_path / "tracks" / "m"
+    T.write(
+        truth_table().assign(source="detected", model="m"),
+        tracks / "v.parquet",
+        stats={
+            "infer_frames": 30,
+            "infer_seconds": 2.0,
+        },
+    )
+    T.write(truth_table().assign(source="detected", model="m", video="w"), tracks / "w.parquet")
+    # an empty track table (nothing detected) is matched by its path
+    T.write(T.empty(), tracks / "x.parquet", stats={"infer_frames": 5, "infer_seconds": 0.5})
+    files = [tracks / f"{v}.parquet" for v in ("v", "w", "x")]
+    rows = metrics.summary_rows([], files, [], ["m"], ["v", "w", "x"], [])
+    by_video = {r["video"]: r for r in rows}
+    v, w, x = by_video["v"], by_video["w"], by_video["x"]
+    assert (v["infer_frames"], v["infer_seconds"], v["infer_fps"]) == (30, 2.0, 15.0)
+    assert (w["infer_frames"], w["infer_seconds"], w["infer_fps"]) == (None, None, None)
+    assert x["infer_fps"] == 10.0 and x["track_rows"] == 0
+    df = metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
+    assert pd.read_csv(tmp_path / "s.csv")["infer_fps"].tolist()[::2] == [15.0, 10.0]
+    assert df["infer_fps"].isna().tolist() == [False, True, False]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import numpy as np
@@ -12,7 +13,13 @@ from ethoflow import masks as M
 from ethoflow import tracktable as T
 from ethoflow.io import write_json
 from ethoflow.metrics import evaluate_tracks, summary_rows, write_summary
-from ethoflow.report import build_report, fmt, identity_status, render_overlay
+from ethoflow.report import (
+    build_report,
+    fmt,
+    identity_status,
+    loss_figure,
+    render_overlay,
+)
 from ethoflow.video import VideoWriter, iter_frames, probe
 
 H = W = 64
@@ -22,6 +29,7 @@ IDENTITIES = ["mouse1", "mouse2"]
 MODELS = ["m1", "m2"]
 VIDEOS = ["vidA", "vidB"]  # vidA has ground truth, vidB does not
 BG = 200
+INFER_SECONDS = {"vidA": 4.0, "vidB": 1.0}  # m1: 2 * 20 frames in 5 s -> 8.0 frames/s
 
 
 def box(identity: str, f: int) -> tuple[int, int, int, int]:
@@ -93,7 +101,9 @@ def run(tmp_path_factory):
                 swap=(m == "m2" and v == "vidA"),
             )
             p = root / "results" / "tracks" / m / f"{v}.parquet"
-            T.write(df, p)
+            # m1 inferred vidA at 5 and vidB (no truth) at 20 frames/s; m2 has no statistics
+            stats = {"infer_frames": N, "infer_seconds": INFER_SECONDS[v]} if m == "m1" else None
+            T.write(df, p, stats=stats)
             track_files.append(p)
             if v == "vidA":
                 res = {"model": m, "video": v, "labelled": True, **evaluate_tracks(df, truth)}
@@ -212,6 +222,36 @@ def test_html_content(run):
     assert "\u2013" in stripped  # m2's checkpoint size is NaN (null in coco.json)
     assert "4.5" in stripped  # checkpoint MB
     assert "1,234,567" in stripped
+
+
+def html_table(text: str, section: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Header and rows (by first cell) of the first table after ``<h2 id="{section}">``."""
+    part = text.split(f'<h2 id="{section}">', 1)[1].split("</table>", 1)[0]
+    header = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", part)]
+    rows = {}
+    for tr in re.findall(r"<tr>(<td.*?)</tr>", part):
+        cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+        rows[cells[0]] = cells
+    return header, rows
+
+
+def test_model_table_shows_inference_speed(run):
+    header, rows = html_table(run["html"].read_text(), "models")
+    col = header.index("inference frames/s")
+    assert header[col - 1] == "identity accuracy"
+    assert rows["m1"][col] == "8.0"  # all of m1's videos, not only the one with truth
+    assert rows["m2"][col] == "\u2013"  # unknown
+    summary = pd.read_csv(run["root"] / "results" / "metrics" / "summary.csv")
+    m1 = summary[summary["model"] == "m1"].set_index("video")
+    assert m1["infer_fps"].to_dict() == {"vidA": 5.0, "vidB": 20.0}
+    assert summary.loc[summary["model"] == "m2", "infer_fps"].isna().all()
+
+
+def test_loss_figure_plots_any_model_family_losses():
+    it = np.arange(1, 11)
+    log_df = pd.DataFrame({"iteration": it, "lr": 1e-3, "loss_conf": 1.0 / it, "seconds": 0.1})
+    assert loss_figure(log_df, "yolact") is not None  # no total, no Mask R-CNN term
+    assert loss_figure(log_df.drop(columns="loss_conf"), "nothing") is None
 
 
 def test_html_is_self_contained(run):

@@ -108,3 +108,52 @@ def test_short_gaps_are_interpolated_and_long_ones_are_not(truth):
     assert not any((f, i) in long_ for f, i in zip(out["frame"], out["identity"]))
     r = evaluate_tracks(out, truth)
     assert r["misses"] == len(long_)  # interpolated masks still match the truth
+
+
+def write_shard(dets: pd.DataFrame, path, stats: dict | None) -> None:
+    """A detection shard as infer_shard writes it, with or without inference statistics."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ethoflow.detections import DETECTION_SCHEMA
+
+    table = pa.Table.from_pandas(dets, schema=DETECTION_SCHEMA, preserve_index=False)
+    if stats is not None:
+        table = table.replace_schema_metadata(
+            {**table.schema.metadata, b"ethoflow": json.dumps(stats).encode()}
+        )
+    pq.write_table(table, path)
+
+
+def test_track_table_carries_the_summed_inference_stats(truth, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from ethoflow.detections import read_detections
+    from ethoflow.track import infer_stats
+
+    dets = detections_from_truth(truth)
+    shards = [tmp_path / "shard-0.parquet", tmp_path / "shard-1.parquet"]
+    write_shard(dets[dets["frame"] < 20], shards[0], {"frames": 20, "seconds": 2.5, "device": "x"})
+    write_shard(dets[dets["frame"] >= 20], shards[1], {"frames": 20, "seconds": 1.5})
+    out = run(read_detections(shards), truth)
+    path = tmp_path / "tracks" / "va.parquet"
+    tracktable.write(out, path, stats=infer_stats(shards))
+
+    schema = pq.read_schema(path)
+    assert json.loads(schema.metadata[b"ethoflow"]) == {"infer_frames": 40, "infer_seconds": 4.0}
+    assert tracktable.read_stats(path) == {"infer_frames": 40, "infer_seconds": 4.0}
+    # same columns and types as ever; the schema's own descriptions are kept
+    assert schema.equals(tracktable.TRACK_SCHEMA, check_metadata=False)
+    assert schema.metadata[b"source"] == tracktable.TRACK_SCHEMA.metadata[b"source"]
+    back = tracktable.read(path)
+    pd.testing.assert_frame_equal(back, tracktable.to_arrow(out).to_pandas())
+
+    # shards without statistics: the track table says so, and one without any has none
+    write_shard(dets, shards[0], None)
+    assert infer_stats(shards[:1]) == {"infer_frames": None, "infer_seconds": None}
+    tracktable.write(out, path)
+    assert tracktable.read_stats(path) == {}

@@ -13,13 +13,19 @@ from ethoflow.models import load_model
 
 IDS = ["mouse1", "mouse2", "mouse3"]
 NET = dict(backbone="resnet18_fpn", min_size=128, max_size=128, fpn_channels=32)
+NETS = {
+    "maskrcnn": NET,
+    "yolact": dict(backbone="resnet18", input_size=128, fpn_channels=32, proto_channels=32),
+}
 CFG = dict(iterations=8, batch_size=2, warmup=2, checkpoint_every=2, seed=3)
 
 RUNNER = """
 import sys, json
 from ethoflow.train import train
 args = json.loads(sys.argv[1])
-train(family="maskrcnn", settings=args["net"], train_cfg=args["cfg"], **args["paths"], threads=1)
+train(
+    family=args["family"], settings=args["net"], train_cfg=args["cfg"], **args["paths"], threads=1
+)
 """
 
 
@@ -47,11 +53,11 @@ def paths(ds, out):
     )
 
 
-def run_training(ds, out, kill_after_checkpoint=False):
+def run_training(ds, out, kill_after_checkpoint=False, family="maskrcnn"):
     import json
 
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    arg = json.dumps(dict(net=NET, cfg=CFG, paths=paths(ds, out)))
+    arg = json.dumps(dict(family=family, net=NETS[family], cfg=CFG, paths=paths(ds, out)))
     proc = subprocess.Popen(
         [sys.executable, "-c", RUNNER, arg], env=env, stderr=subprocess.PIPE, text=True
     )
@@ -68,14 +74,15 @@ def run_training(ds, out, kill_after_checkpoint=False):
     return proc
 
 
-def test_training_resumes_after_kill_and_matches_an_uninterrupted_run(dataset, tmp_path):
+@pytest.mark.parametrize("family", ["maskrcnn", "yolact"])
+def test_training_resumes_after_kill_and_matches_an_uninterrupted_run(dataset, tmp_path, family):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    run_training(dataset, straight)
-    run_training(dataset, killed, kill_after_checkpoint=True)
+    run_training(dataset, straight, family=family)
+    run_training(dataset, killed, kill_after_checkpoint=True, family=family)
     assert (killed / "ckpt.pt").exists() and not (killed / "model.pt").exists()
     resumed_at = torch.load(killed / "ckpt.pt", weights_only=True)["iteration"]
     assert 0 < resumed_at < CFG["iterations"]
-    run_training(dataset, killed)
+    run_training(dataset, killed, family=family)
     a, meta_a = load_model(straight / "model.pt")
     b, meta_b = load_model(killed / "model.pt")
     assert meta_b["extra"]["resumed_at"] == resumed_at

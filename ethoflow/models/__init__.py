@@ -19,13 +19,46 @@ from ..io import EthoflowError, atomic_path
 FORMAT = "ethoflow-model/1"
 
 
-def build_model(family: str, num_classes: int, settings: dict) -> torch.nn.Module:
-    """``num_classes`` counts identities only (background is added by the family)."""
+FAMILIES = ("maskrcnn", "yolact", "yolact_edge")
+HUB_FAMILIES = ("yolact", "yolact_edge")  # obtained through torch.hub (entry = family name)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def hub_load(entry: str, hub: dict | None = None, **kwargs) -> torch.nn.Module:
+    """``torch.hub.load(<repo>, entry, source=...)``; the repo defaults to this workflow's own
+    directory (``source="local"``); on a cluster it can name a GitHub repo (``owner/name:ref``)
+    already in the hub cache."""
+    hub = hub or {}
+    repo = hub.get("repo") or str(REPO_ROOT)
+    source = hub.get("source") or "local"
+    if source == "local" and not (Path(repo) / "hubconf.py").exists():
+        raise EthoflowError(f"hub repo {repo}: no hubconf.py there")
+    extra = {} if source == "local" else {"trust_repo": True}
+    try:
+        return torch.hub.load(repo, entry, source=source, verbose=False, **extra, **kwargs)
+    except EthoflowError:
+        raise
+    except (RuntimeError, OSError, ValueError) as e:
+        raise EthoflowError(
+            f"torch.hub.load({repo!r}, {entry!r}, source={source!r}): {e}"
+        ) from None
+
+
+def build_model(
+    family: str, num_classes: int, settings: dict, hub: dict | None = None
+) -> torch.nn.Module:
+    """``num_classes`` counts identities only (background is added by the family).
+
+    ``hub`` (``{"repo": ..., "source": "local" | "github"}``) says where the YOLACT families come
+    from; Mask R-CNN comes from torchvision.
+    """
     if family == "maskrcnn":
         from .maskrcnn import build_maskrcnn
 
         return build_maskrcnn(num_classes=num_classes, **settings)
-    raise EthoflowError(f"unknown model family {family!r} (known: maskrcnn)")
+    if family in HUB_FAMILIES:
+        return hub_load(family, hub, num_classes=num_classes, **settings)
+    raise EthoflowError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
 
 
 def save_model(
@@ -49,7 +82,9 @@ def save_model(
         torch.save(payload, tmp)
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", hub: dict | None = None
+):
     """Load a trained model saved by :func:`save_model` (``weights_only=True``: no code runs)."""
     path = Path(path)
     try:
@@ -62,7 +97,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
         raise EthoflowError(f"{path}: not an ethoflow model file (format != {FORMAT})")
     settings = dict(payload["settings"])
     settings["weights"] = None  # trained weights follow; never fetch pretrained ones here
-    model = build_model(payload["family"], len(payload["identities"]), settings)
+    model = build_model(payload["family"], len(payload["identities"]), settings, hub)
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()
     return model, payload
