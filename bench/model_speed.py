@@ -90,43 +90,35 @@ def n_params(model) -> str:
 
 
 def reference(args, device) -> None:
-    s = args.size
-    frames = frames_for(args, s)
-    print(f"\n[reference] untrained, input {s}x{s}, {len(frames)} frames, batch {args.batch}")
-    torch.manual_seed(0)
-    common_mask = dict(
-        min_size=s,
-        max_size=s,
-        weights=None,
-        box_score_thresh=0.0,
-        box_detections_per_img=20,
-        rpn_pre_nms_top_n_test=1000,
-        rpn_post_nms_top_n_test=1000,
-    )
-    mrcnn = build_model("maskrcnn", 3, dict(backbone="resnet50_fpn_v2", **common_mask)).to(device)
-    base = fps(mrcnn, frames, args.batch, device)
-    row("Mask R-CNN R50-FPN v2 (torchvision)", base, None, n_params(mrcnn))
-    del mrcnn
-    yolact_kw = dict(input_size=s, conf_threshold=0.0, max_detections=20, weights=None)
-    y50 = build_model("yolact", 3, dict(backbone="resnet50", **yolact_kw)).to(device)
-    row("YOLACT R50 (upstream layout)", fps(y50, frames, args.batch, device), base, n_params(y50))
-    del y50
-    edge = build_model("yolact_edge", 3, dict(yolact_kw)).to(device)
-    row(
-        "YOLACT-Edge preset (R18, FPN 128)",
-        fps(edge, frames, args.batch, device),
-        base,
-        n_params(edge),
-    )
-    light = build_model(
-        "maskrcnn", 3, dict(backbone="resnet18_fpn", fpn_channels=128, **common_mask)
-    ).to(device)
-    row(
-        "Mask R-CNN R18-FPN 128 (light, 1000 props)",
-        fps(light, frames, args.batch, device),
-        base,
-        n_params(light),
-    )
+    for s in [int(x) for x in args.sizes.split(",")]:
+        frames = frames_for(args, s)
+        n = len(frames)
+        print(f"\n[reference] untrained, input {s}x{s}, {n} frames, batch {args.batch}")
+        torch.manual_seed(0)
+        mask_kw = dict(
+            min_size=s,
+            max_size=s,
+            weights=None,
+            box_score_thresh=0.0,
+            box_detections_per_img=20,
+            rpn_pre_nms_top_n_test=1000,
+            rpn_post_nms_top_n_test=1000,
+        )
+        yolact_kw = dict(input_size=s, conf_threshold=0.0, max_detections=20, weights=None)
+        candidates = [
+            ("Mask R-CNN R50-FPN v2 (torchvision)", "maskrcnn", dict(backbone="resnet50_fpn_v2")),
+            ("Mask R-CNN R50-FPN (torchvision v1)", "maskrcnn", dict(backbone="resnet50_fpn")),
+            ("YOLACT R50 (upstream yolact_resnet50)", "yolact", dict(backbone="resnet50")),
+            ("YOLACT-Edge preset (R18, FPN 128)", "yolact_edge", {}),
+        ]
+        base = None
+        for name, family, net in candidates:
+            kw = mask_kw if family == "maskrcnn" else yolact_kw
+            model = build_model(family, 3, {**net, **kw}).to(device)
+            f = fps(model, frames, args.batch, device)
+            base = base or f
+            row(name, f, base, n_params(model))
+            del model
 
 
 def demo(args, device, cfg) -> None:
@@ -181,8 +173,6 @@ def reuse(args, device, cfg) -> None:
 
 def accuracy(model, meta, cfg, device, args) -> str:
     """MOTA / IDF1 of the whole pipeline (infer, track, evaluate) on the demo's unseen video."""
-    import pandas as pd
-
     from ethoflow import tracktable
     from ethoflow.detections import read_detections
     from ethoflow.infer import infer_shard
@@ -218,7 +208,7 @@ def accuracy(model, meta, cfg, device, args) -> str:
         )
     m = evaluate_tracks(
         df,
-        tracktable.read(truth) if hasattr(tracktable, "read") else pd.read_parquet(truth),
+        tracktable.read(truth),
         cfg["metrics"]["iou_threshold"],
     )
     return f"MOTA {m['mota']:.3f}  IDF1 {m['idf1']:.3f}  ({video.stem}, all frames)"
@@ -226,7 +216,8 @@ def accuracy(model, meta, cfg, device, args) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--sizes", default="256,550", help="input sizes of the reference comparison")
+    ap.add_argument("--size", type=int, default=256, help="input size of the demo comparisons")
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)

@@ -94,11 +94,18 @@ def detections_from_output(
 def predict(model, frames: list[np.ndarray], device, *, consecutive: bool = False) -> list[dict]:
     """Forward a batch of HxWx3 uint8 RGB frames.
 
-    ``consecutive``: the frames follow each other in a video (and this batch follows the previous
-    one), so a model that declares ``supports_feature_reuse`` may reuse features across frames.
-    Models without that attribute are called as ``model(batch)``.
+    ``consecutive``: the frames of this batch follow each other in a video, so a model that
+    declares ``supports_feature_reuse`` may reuse features between them (never across batches:
+    shards cut at batch boundaries stay independent). Other models are called as ``model(batch)``.
     """
-    batch = [torch.from_numpy(f).to(device).permute(2, 0, 1).float().div_(255.0) for f in frames]
+    batch = [
+        torch.from_numpy(f if f.flags.writeable else f.copy())
+        .to(device)
+        .permute(2, 0, 1)
+        .float()
+        .div_(255.0)
+        for f in frames
+    ]
     if getattr(model, "supports_feature_reuse", False):
         return model(batch, consecutive=consecutive)
     return model(batch)

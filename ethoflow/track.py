@@ -4,7 +4,8 @@ Annolid keeps, per frame, the highest-scoring detection of each class (``groupby
 That throws away what the model says about the other identities and ignores where each animal was
 a moment ago. Here, per frame:
 
-1. detections of the same animal (the per-class candidates of one object) are merged by mask
+1. detections whose P(animal) (sum of the identity probabilities) reaches ``min_score`` are kept,
+   and those of the same animal (the per-class candidates of one object) are merged by mask
    overlap into one object carrying the identity distribution (``class_scores``);
 2. objects and identities are matched by a Hungarian assignment maximising
    ``class_score + iou_weight * IoU(object mask, identity's previous mask)``;
@@ -58,10 +59,28 @@ class _Object:
     class_scores: np.ndarray
 
 
+def animal_score(frame_dets: pd.DataFrame) -> np.ndarray:
+    """P(animal) of each detection: the sum of its identity probabilities (1 - P(background)).
+
+    Unlike the per-class score, it does not drop an animal whose identity the classifier is
+    unsure of (probability spread over several identities): the assignment decides identity.
+    """
+    if frame_dets.empty:
+        return np.zeros(0)
+    sums = np.array([float(np.sum(cs)) for cs in frame_dets["class_scores"]])
+    return np.maximum(sums, frame_dets["score"].to_numpy(dtype=np.float64))
+
+
 def merge_candidates(frame_dets: pd.DataFrame, min_score: float, cluster_iou: float):
-    """Greedy, class-agnostic merge of one frame's detections into objects."""
-    dets = frame_dets[(frame_dets["score"] >= min_score) & (frame_dets["mask_area"] > 0)]
-    dets = dets.sort_values("score", ascending=False, kind="stable")
+    """Greedy, class-agnostic merge of one frame's detections into objects.
+
+    Detections with ``P(animal) >= min_score`` (see :func:`animal_score`) are taken best first; a
+    detection overlapping an object already taken (mask IoU >= ``cluster_iou``) is merged into it.
+    """
+    animal = animal_score(frame_dets)
+    dets = frame_dets.assign(_animal=animal)
+    dets = dets[(dets["_animal"] >= min_score) & (dets["mask_area"] > 0)]
+    dets = dets.sort_values(["_animal", "score"], ascending=False, kind="stable")
     objects: list[_Object] = []
     if dets.empty:
         return objects
