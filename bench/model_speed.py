@@ -15,8 +15,8 @@ assembly and paste at frame size), which is what an inference job pays per frame
    frames; with a trained YOLACT and the demo's ground truth it also reports the tracking
    accuracy (MOTA, IDF1) for each interval, so the trade-off is measured, not assumed.
 
-    .venv/bin/python bench/model_speed.py [--size 256] [--frames 32] [--batch 4] [--threads 2]
-        [--only reference,demo,reuse] [--device cpu]
+    .venv/bin/python bench/model_speed.py [--sizes 256,550] [--size 256] [--frames 16]
+        [--long-frames 96] [--batch 4] [--threads 2] [--only reference,demo,reuse] [--device cpu]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from ethoflow.infer import predict  # noqa: E402
 from ethoflow.models import build_model, load_model, resolve_device  # noqa: E402
 
 
-def frames_for(args, size: int) -> list[np.ndarray]:
+def frames_for(args, size: int, n: int | None = None) -> list[np.ndarray]:
     """Frames of the demo video (or a freshly rendered demo clip) resized to ``size``."""
     import cv2
 
@@ -55,11 +55,11 @@ def frames_for(args, size: int) -> list[np.ndarray]:
             tmp / "labels",
             name="bench",
             seed=13,
-            n_frames=args.frames,
+            n_frames=max(args.frames, args.long_frames),
             size=256,
             n_labelled=0,
         )
-    frames = [f for _, f in V.iter_frames(path, 0, args.frames)]
+    frames = [f for _, f in V.iter_frames(path, 0, n or args.frames)]
     return [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames]
 
 
@@ -111,19 +111,21 @@ def reference(args, device) -> None:
             ("YOLACT R50 (upstream yolact_resnet50)", "yolact", dict(backbone="resnet50")),
             ("YOLACT-Edge preset (R18, FPN 128)", "yolact_edge", {}),
         ]
-        base = None
+        measured = []
         for name, family, net in candidates:
             kw = mask_kw if family == "maskrcnn" else yolact_kw
             model = build_model(family, 3, {**net, **kw}).to(device)
-            f = fps(model, frames, args.batch, device)
-            base = base or f
-            row(name, f, base, n_params(model))
+            measured.append((name, fps(model, frames, args.batch, device), n_params(model)))
             del model
+        v2, v1 = measured[0][1], measured[1][1]
+        print(f"  {'':<46} {'frames/s':>8}  {'vs v2':>6}  {'vs v1':>6}")
+        for name, f, params in measured:
+            print(f"  {name:<46} {f:8.2f}  {f / v2:5.2f}x  {f / v1:5.2f}x  {params}")
 
 
 def demo(args, device, cfg) -> None:
     s = args.size
-    frames = frames_for(args, s)
+    frames = frames_for(args, s, args.long_frames)
     print(f"\n[demo] config/config.yaml models, input {s}x{s}, {len(frames)} frames")
     results = {}
     for name in ("maskrcnn", "yolact"):
@@ -149,7 +151,7 @@ def demo(args, device, cfg) -> None:
 
 def reuse(args, device, cfg) -> None:
     s = args.size
-    frames = frames_for(args, s)
+    frames = frames_for(args, s, args.long_frames)
     path = ROOT / "results" / "models" / "yolact" / "model.pt"
     trained = path.exists()
     print(f"\n[feature re-use] YOLACT, consecutive frames, batch {args.batch}, input {s}")
@@ -169,6 +171,24 @@ def reuse(args, device, cfg) -> None:
         extra = accuracy(model, meta, cfg, device, args) if trained and args.accuracy else ""
         row(f"key frame every {k} frame(s)", f, base, extra)
     model.keyframe_interval = 1
+    # where the deep stages dominate: upstream yolact_base (R101, 23 blocks in C4) at 550 px
+    big = max(int(x) for x in args.sizes.split(","))
+    frames = frames_for(args, big)
+    print(f"\n[feature re-use] YOLACT R101 (untrained), input {big}, {len(frames)} frames")
+    torch.manual_seed(0)
+    model = build_model(
+        "yolact",
+        3,
+        dict(backbone="resnet101", input_size=big, conf_threshold=0.0, max_detections=20),
+    ).to(device)
+    base = None
+    for k in (1, 2, 4):
+        if k > args.batch:
+            continue
+        model.keyframe_interval = k
+        f = fps(model, frames, args.batch, device, consecutive=True)
+        base = base or f
+        row(f"key frame every {k} frame(s)", f, base)
 
 
 def accuracy(model, meta, cfg, device, args) -> str:
@@ -218,7 +238,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", default="256,550", help="input sizes of the reference comparison")
     ap.add_argument("--size", type=int, default=256, help="input size of the demo comparisons")
-    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--frames", type=int, default=16, help="frames of the reference comparison")
+    ap.add_argument("--long-frames", type=int, default=96, help="frames of the demo comparisons")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")

@@ -157,3 +157,19 @@ def test_track_table_carries_the_summed_inference_stats(truth, tmp_path):
     assert infer_stats(shards[:1]) == {"infer_frames": None, "infer_seconds": None}
     tracktable.write(out, path)
     assert tracktable.read_stats(path) == {}
+
+
+def test_an_animal_of_uncertain_identity_is_kept_by_its_animal_probability(truth):
+    # every identity at 0.2: no class reaches min_score 0.3, but P(animal) = 0.6 does; the
+    # previous-mask overlap then carries identity (frame 0 is confident, so tracks start).
+    def spread(f, ident):
+        if f == 0:
+            return np.eye(3)[IDS.index(ident)] * 0.9 + 0.03
+        return [0.2, 0.2, 0.2]
+
+    out = run(detections_from_truth(truth, spread), truth, min_score=0.3)
+    r = evaluate_tracks(out, truth)
+    assert r["misses"] == 0 and r["identity_accuracy"] == 1.0
+    # below min_score as an animal too: dropped
+    out = run(detections_from_truth(truth, lambda f, i: [0.05, 0.05, 0.05]), truth, min_score=0.3)
+    assert len(out) == 0
