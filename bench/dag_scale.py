@@ -1,0 +1,95 @@
+"""DAG scale: how long Snakemake takes to plan a facility-sized run (``snakemake -n``).
+
+Writes a config of N videos x K shards (every video a placeholder file, every 10th one labelled
+with one LabelMe file: planning reads no video), plans it in a scratch working directory with the
+repo's Snakefile, and prints the planning wall time, the number of jobs and jobs per second.
+
+    .venv/bin/python bench/dag_scale.py [--videos 1000] [--shards 10] [--models maskrcnn,yolact]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_config(work: Path, n_videos: int, shards: int, models: list[str]) -> Path:
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    placeholder = work / "placeholder.mp4"
+    placeholder.write_bytes(b"")
+    videos = {}
+    for i in range(n_videos):
+        name = f"cage{i:04d}"
+        labels = None
+        if i % 10 == 0:
+            folder = work / "labels" / name
+            folder.mkdir(parents=True)
+            (folder / "frame_000000.json").write_text("{}")
+            labels = str(folder)
+        videos[name] = {"path": str(placeholder), "labels": labels, "truth": None}
+    cfg = {
+        "demo": {**base["demo"], "enabled": False},
+        "videos": videos,
+        "models": models,
+        "inference": {"shards": shards},
+        "report": {**base["report"], "overlay_videos": []},
+    }
+    path = work / "scale.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--videos", type=int, default=1000)
+    ap.add_argument("--shards", type=int, default=10)
+    ap.add_argument("--models", default="maskrcnn,yolact")
+    args = ap.parse_args()
+    snakemake = Path(sys.executable).parent / "snakemake"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        cfg = make_config(work, args.videos, args.shards, args.models.split(","))
+        t_cfg = time.perf_counter() - t0
+        cmd = [
+            str(snakemake),
+            "-n",
+            "--quiet",
+            "rules",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(ROOT / "config" / "config.yaml"),
+            str(cfg),
+            "--cores",
+            "2",
+        ]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"snakemake -n failed:\n{proc.stdout}\n{proc.stderr}")
+    out = proc.stdout + proc.stderr
+    m = re.search(r"^total\s+(\d+)$", out, re.M)
+    jobs = int(m[1]) if m else None
+    per_rule = dict(re.findall(r"^(infer_shard|track|train|probe)\s+(\d+)$", out, re.M))
+    print(f"config: {args.videos} videos x {args.shards} shards x {args.models} ({t_cfg:.1f} s)")
+    print(f"planned jobs: {jobs}  ({', '.join(f'{k} {v}' for k, v in per_rule.items())})")
+    print(f"planning wall time (snakemake -n, process start to exit): {seconds:.1f} s")
+    if jobs:
+        print(f"jobs planned per second: {jobs / seconds:.0f}")
+
+
+if __name__ == "__main__":
+    main()
