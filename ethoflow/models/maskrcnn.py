@@ -36,6 +36,7 @@ from torchvision.ops import boxes as box_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..io import EthoflowError
+from .weights import load_matching, read_state_dict
 
 BACKBONES = ("resnet18_fpn", "resnet34_fpn", "resnet50_fpn", "resnet50_fpn_v2", "mobilenet_v3_fpn")
 
@@ -117,16 +118,10 @@ def _swap_roi_heads(model: MaskRCNN) -> MaskRCNN:
     return model
 
 
-def _load_weights(model: MaskRCNN, weights: str, num_classes: int) -> None:
+def _load_weights(model: MaskRCNN, weights: str) -> None:
     path = Path(weights)
     if path.suffix in (".pt", ".pth") or path.exists():
-        if not path.exists():
-            raise EthoflowError(f"{path}: weights file not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        if isinstance(state, dict) and "model" in state:
-            state = state["model"]
+        state = read_state_dict(path)
     else:
         try:
             enum = torchvision.models.get_weight(weights)
@@ -139,13 +134,9 @@ def _load_weights(model: MaskRCNN, weights: str, num_classes: int) -> None:
                 f"weights {weights!r} are not in the torch hub cache ({cached}); download them "
                 "once on a machine with network access, or give a path"
             )
-        state = torch.load(cached, map_location="cpu", weights_only=True)
-    own = model.state_dict()
-    # class-specific layers have another shape: keep them freshly initialised
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise EthoflowError(f"{weights}: no parameter in these weights fits the model")
-    model.load_state_dict(usable, strict=False)
+        state = read_state_dict(cached)
+    # class-specific layers have another shape: they stay freshly initialised
+    load_matching(model, state, weights)
 
 
 def build_maskrcnn(
@@ -217,5 +208,5 @@ def build_maskrcnn(
             **common,
         )
     if weights:
-        _load_weights(model, str(weights), num_classes)
+        _load_weights(model, str(weights))
     return _swap_roi_heads(model)

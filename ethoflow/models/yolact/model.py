@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...io import EthoflowError
+from ..weights import load_matching, read_state_dict
 from . import box_utils as B
 from .backbone import DEPTHS, ResNetBackbone
 
@@ -395,24 +396,7 @@ def load_weights(model: Yolact, weights: str | Path) -> dict:
     Parameters whose shape differs (class-specific layers for another class count) stay freshly
     initialised. Returns ``{"loaded": n, "skipped": [...]}``.
     """
-    path = Path(weights)
-    if not path.exists():
-        raise EthoflowError(f"{path}: YOLACT weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise EthoflowError(f"{path}: not a loadable weights file ({e})") from None
-    for k in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(k), dict):
-            state = state[k]
-    if not isinstance(state, dict):
-        raise EthoflowError(f"{path}: no state dict inside")
-    own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not usable:
-        raise EthoflowError(f"{path}: no parameter in these weights fits the model")
-    model.load_state_dict(usable, strict=False)
-    return {"loaded": len(usable), "skipped": sorted(set(state) - set(usable))}
+    return load_matching(model, read_state_dict(weights), str(weights))
 
 
 def build_yolact(
