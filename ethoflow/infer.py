@@ -12,7 +12,6 @@ Reading shards needs no torch: it lives in :mod:`ethoflow.detections` (re-export
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -28,7 +27,7 @@ from . import masks as M
 from . import video as V
 from .detections import DETECTION_SCHEMA, read_detections, read_infer_stats
 from .io import EthoflowError, atomic_path
-from .tracktable import STATS_KEY
+from .tracktable import with_stats
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +161,8 @@ def infer_shard(
     df = pd.DataFrame(rows, columns=DETECTION_SCHEMA.names)
     seconds = time.perf_counter() - t0
     stats = {"frames": n, "seconds": seconds, "device": str(device)}
-    table = pa.Table.from_pandas(df, schema=DETECTION_SCHEMA, preserve_index=False)
-    table = table.replace_schema_metadata(
-        {**(table.schema.metadata or {}), STATS_KEY: json.dumps(stats).encode()}
+    table = with_stats(
+        pa.Table.from_pandas(df, schema=DETECTION_SCHEMA, preserve_index=False), stats
     )
     with atomic_path(out_path) as tmp:
         pq.write_table(table, tmp)

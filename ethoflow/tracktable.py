@@ -89,14 +89,19 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, schema=TRACK_SCHEMA, preserve_index=False)
 
 
+def with_stats(table: pa.Table, stats: dict) -> pa.Table:
+    """``table`` with ``stats`` (JSON, NaN as null) in its schema metadata under STATS_KEY."""
+    text = json.dumps(_strict(stats), allow_nan=False)
+    return table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), STATS_KEY: text.encode()}
+    )
+
+
 def write(df: pd.DataFrame, path: str | os.PathLike, stats: dict | None = None) -> None:
     """Write a track table atomically; ``stats`` (JSON-able) go to the schema metadata."""
     table = to_arrow(df)
     if stats is not None:
-        text = json.dumps(_strict(stats), allow_nan=False)
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), STATS_KEY: text.encode()}
-        )
+        table = with_stats(table, stats)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 

@@ -18,6 +18,7 @@ between compute C3 afresh and borrow C4/C5 from their key frame. Off by default;
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from ...io import EthoflowError
 from ..weights import load_matching, read_state_dict
 from . import box_utils as B
 from .backbone import DEPTHS, ResNetBackbone
+from .loss import yolact_loss
 
 # RGB order, 0..255 scale (upstream's BGR means/stds, reordered: its transform converts to RGB)
 MEAN = (123.68, 116.78, 103.94)
@@ -318,15 +320,11 @@ class Yolact(nn.Module):
 
     def forward(self, images, targets=None, consecutive: bool = False):
         sizes = [tuple(im.shape[-2:]) for im in images]
-        if self.training:
-            if targets is None:
-                raise ValueError("YOLACT in training mode needs targets")
-            x = self._prep(images)
-            preds = self.heads(self.features(x), semantic=True)
-            from .loss import yolact_loss
-
-            return yolact_loss(self, preds, targets, sizes)
+        if self.training and targets is None:
+            raise ValueError("YOLACT in training mode needs targets")
         x = self._prep(images)
+        if self.training:
+            return yolact_loss(self, self.heads(self.features(x), semantic=True), targets, sizes)
         cuda = x.is_cuda
         if cuda and not self._cuda_ready:
             if self.channels_last:
@@ -406,7 +404,7 @@ def build_yolact(
     if preset not in PRESETS:
         raise EthoflowError(f"unknown YOLACT preset {preset!r} (known: {', '.join(PRESETS)})")
     kw = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    allowed = set(Yolact.__init__.__code__.co_varnames[2 : Yolact.__init__.__code__.co_argcount])
+    allowed = set(inspect.signature(Yolact).parameters) - {"num_classes"}
     unknown = sorted(set(kw) - allowed)
     if unknown:
         raise EthoflowError(f"unknown YOLACT setting(s): {', '.join(unknown)}")
