@@ -9,6 +9,8 @@ rule import_annotations:
         "logs/annotations/import.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("import_annotations"),
     params:
         identities=config["identities"],
         val_fraction=config["annotations"]["val_fraction"],

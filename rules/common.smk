@@ -82,3 +82,28 @@ def model_hub(name):
     hub["source"] = hub.get("source") or "local"
     hub["repo"] = hub.get("repo") or workflow.basedir
     return hub
+
+
+GPU_RULES = ("train", "infer_shard", "evaluate_coco")
+
+
+def _grows_with_attempt(value):
+    return lambda wildcards, attempt: value * attempt
+
+
+def job_resources(rule):
+    """What one rule's jobs ask of a cluster (config `resources`): `gpu_jobs` for the model
+    steps, `cpu_jobs` for the rest, then the rule's own override. Unset (null) values are left
+    to the scheduler; mem_mb and runtime grow with each retry."""
+    res = config["resources"]
+    merged = dict(res["gpu_jobs"] if rule in GPU_RULES else res["cpu_jobs"])
+    merged.update((res.get("rules") or {}).get(rule, {}))
+    if not merged.get("gpu"):
+        for key in ("gpu", "gpu_model", "cpus_per_gpu"):
+            merged.pop(key, None)
+    out = {}
+    for key, value in merged.items():
+        if value is None:
+            continue
+        out[key] = _grows_with_attempt(value) if key in ("mem_mb", "runtime") else value
+    return out

@@ -7,6 +7,8 @@ checkpoint demo_video:
         "logs/demo/{video}.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("demo_video"),
     params:
         demo=config["demo"],
         identities=config["identities"],

@@ -7,6 +7,8 @@ rule probe:
         "logs/probe/{video}.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("probe"),
     script:
         "../scripts/probe.py"
 
@@ -21,6 +23,8 @@ rule extract_frames:
         "logs/frames/{video}.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("extract_frames"),
     params:
         frames=config["frames"],
     script:

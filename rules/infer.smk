@@ -10,6 +10,8 @@ rule infer_shard:
     conda:
         "../envs/torch.yaml"
     threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    resources:
+        **job_resources("infer_shard"),
     params:
         settings=lambda wc: model_settings(wc.model),
         hub=lambda wc: model_hub(wc.model),

@@ -10,6 +10,8 @@ rule evaluate_coco:
     conda:
         "../envs/torch.yaml"
     threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    resources:
+        **job_resources("evaluate_coco"),
     params:
         settings=lambda wc: model_settings(wc.model),
         hub=lambda wc: model_hub(wc.model),
@@ -27,6 +29,8 @@ rule evaluate_tracks:
         "logs/metrics/{model}/{video}.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("evaluate_tracks"),
     params:
         iou_threshold=config["metrics"]["iou_threshold"],
         labelled=lambda wc: wc.video in LABELLED,
@@ -57,6 +61,8 @@ rule summarize:
         "logs/metrics/summary.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("summarize"),
     params:
         models=MODELS,
         videos=VIDEOS,

@@ -13,6 +13,8 @@ rule overlay:
         "logs/report/overlay/{model}/{video}.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("overlay"),
     params:
         max_frames=config["report"]["overlay_max_frames"],
         identities=config["identities"],
@@ -44,6 +46,8 @@ rule report:
         "logs/report/index.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("report"),
     params:
         models=MODELS,
         videos=VIDEOS,

@@ -11,6 +11,8 @@ rule track:
         "logs/track/{model}/{video}.log",
     conda:
         "../envs/base.yaml"
+    resources:
+        **job_resources("track"),
     params:
         tracking=config["tracking"],
         identities=config["identities"],

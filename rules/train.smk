@@ -15,6 +15,8 @@ rule train:
     conda:
         "../envs/torch.yaml"
     threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    resources:
+        **job_resources("train"),
     params:
         settings=lambda wc: model_settings(wc.model),
         hub=lambda wc: model_hub(wc.model),

@@ -1,3 +1,4 @@
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,22 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     return proc
 
 
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs per rule that ``snakemake -n`` plans (empty when there is nothing to do)."""
+    out = run_snakemake(workdir, "-n", *args).stdout
+    if "Nothing to be done" in out:
+        return {}
+    block = out.split("Job stats:")[1]
+    jobs = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        jobs[m[1]] = int(m[2])
+    jobs.pop("total", None)
+    return jobs
+
+
 def copy_workflow(dest: Path) -> Path:
     """A private copy of the workflow, so tests never touch the repo's results/."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -41,8 +58,29 @@ def copy_workflow(dest: Path) -> Path:
             shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy2(src, dest / part)
-    shutil.copy2(REPO / "tests" / "configs" / "tiny.yaml", dest / "tiny.yaml")
+    for cfg in (REPO / "tests" / "configs").glob("*.yaml"):
+        shutil.copy2(cfg, dest / cfg.name)
     return dest
+
+
+TINY = ("--configfile", "tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole demo DAG, run locally on the tiny configuration. Tests may change this working
+    directory (edit labels, re-run); ``tiny_reference`` keeps the results as first made."""
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    run_snakemake(wd, *TINY)
+    ref = tmp_path_factory.mktemp("reference")
+    for part in ("resources", "results"):
+        shutil.copytree(wd / part, ref / part)
+    return wd, ref
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tiny_run):
+    return tiny_run[1]
 
 
 @pytest.fixture(scope="session")

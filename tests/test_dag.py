@@ -1,7 +1,6 @@
 """The real workflow, run by Snakemake on the tiny demo configuration."""
 
 import json
-import re
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -9,32 +8,15 @@ import pytest
 
 from ethoflow.tracktable import TRACK_SCHEMA
 
-from .conftest import copy_workflow, run_snakemake
+from .conftest import TINY as CFG
+from .conftest import copy_workflow, planned_jobs, run_snakemake
 
 pytestmark = pytest.mark.dag
-CFG = ("--configfile", "tiny.yaml")
-
-
-def planned_jobs(wd) -> dict[str, int]:
-    out = run_snakemake(wd, "-n", *CFG).stdout
-    if "Nothing to be done" in out:
-        return {}
-    block = out.split("Job stats:")[1]
-    jobs = {}
-    for line in block.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        jobs[m[1]] = int(m[2])
-    jobs.pop("total", None)
-    return jobs
 
 
 @pytest.fixture(scope="module")
-def workflow(tmp_path_factory):
-    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
-    run_snakemake(wd, *CFG)
-    return wd
+def workflow(tiny_run):
+    return tiny_run[0]
 
 
 def test_demo_dag_produces_every_output(workflow):
@@ -69,7 +51,7 @@ def test_demo_dag_produces_every_output(workflow):
 
 
 def test_second_run_does_nothing(workflow):
-    assert planned_jobs(workflow) == {}
+    assert planned_jobs(workflow, *CFG) == {}
 
 
 def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
@@ -79,7 +61,7 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
     doc["shapes"][0]["points"][0][0] += 1.0
     label.write_text(json.dumps(doc))
     probe_mtime = (wd / "results/probe/demo_a.json").stat().st_mtime
-    jobs = planned_jobs(wd)
+    jobs = planned_jobs(wd, *CFG)
     assert jobs == {
         "import_annotations": 1,
         "train": 2,  # maskrcnn, yolact
@@ -94,7 +76,7 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
     }
     run_snakemake(wd, *CFG)
     assert (wd / "results/probe/demo_a.json").stat().st_mtime == probe_mtime
-    assert planned_jobs(wd) == {}
+    assert planned_jobs(wd, *CFG) == {}
 
 
 def test_config_that_violates_the_schema_is_refused(tmp_path):
