@@ -4,6 +4,11 @@ Writes a config of N videos x K shards (every video a placeholder file, every 10
 with one LabelMe file: planning reads no video), plans it in a scratch working directory with the
 repo's Snakefile, and prints the planning wall time, the number of jobs and jobs per second.
 
+In the same run it plans a reference: a bare Snakefile of the same shape (probe per video, one
+job per video x shard x model, one track per video x model, one model file per model; `touch`
+rules, no functions, params or resources), so the figure can be read against what Snakemake
+itself needs per job on this machine; it prints the ratio.
+
     .venv/bin/python bench/dag_scale.py [--videos 1000] [--shards 10] [--models maskrcnn,yolact]
 """
 
@@ -48,6 +53,41 @@ def make_config(work: Path, n_videos: int, shards: int, models: list[str]) -> Pa
     return path
 
 
+REFERENCE = """
+V = [f"cage{{i:04d}}" for i in range({videos})]
+M = {models!r}
+S = range({shards})
+rule all:
+    input: expand("tracks/{{m}}/{{v}}.t", m=M, v=V)
+rule probe:
+    input: "placeholder.mp4"
+    output: "probe/{{v}}.json"
+    shell: "touch {{output}}"
+rule model:
+    output: "models/{{m}}.pt"
+    shell: "touch {{output}}"
+rule shard:
+    input: "probe/{{v}}.json", "models/{{m}}.pt"
+    output: "det/{{m}}/{{v}}/{{s}}.p"
+    shell: "touch {{output}}"
+rule track:
+    input: expand("det/{{{{m}}}}/{{{{v}}}}/{{s}}.p", s=S)
+    output: "tracks/{{m}}/{{v}}.t"
+    shell: "touch {{output}}"
+"""
+
+
+def plan(cmd: list[str]) -> tuple[float, int | None, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out}")
+    m = re.search(r"^total\s+(\d+)$", out, re.M)
+    return seconds, (int(m[1]) if m else None), out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--videos", type=int, default=1000)
@@ -75,20 +115,29 @@ def main() -> None:
             "--cores",
             "2",
         ]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"snakemake -n failed:\n{proc.stdout}\n{proc.stderr}")
-    out = proc.stdout + proc.stderr
-    m = re.search(r"^total\s+(\d+)$", out, re.M)
-    jobs = int(m[1]) if m else None
+        seconds, jobs, out = plan(cmd)
+        ref = work / "reference"
+        ref.mkdir()
+        (ref / "placeholder.mp4").write_bytes(b"")
+        (ref / "Snakefile").write_text(
+            REFERENCE.format(videos=args.videos, shards=args.shards, models=args.models.split(","))
+        )
+        ref_cmd = [str(snakemake), "-n", "--quiet", "rules", "--directory", str(ref)]
+        ref_seconds, ref_jobs, _ = plan([*ref_cmd, "--snakefile", str(ref / "Snakefile"), "-c2"])
     per_rule = dict(re.findall(r"^(infer_shard|track|train|probe)\s+(\d+)$", out, re.M))
     print(f"config: {args.videos} videos x {args.shards} shards x {args.models} ({t_cfg:.1f} s)")
     print(f"planned jobs: {jobs}  ({', '.join(f'{k} {v}' for k, v in per_rule.items())})")
     print(f"planning wall time (snakemake -n, process start to exit): {seconds:.1f} s")
     if jobs:
-        print(f"jobs planned per second: {jobs / seconds:.0f}")
+        print(f"jobs planned per second: {jobs / seconds:.0f} ({1000 * seconds / jobs:.2f} ms/job)")
+    if ref_jobs:
+        print(
+            f"reference (bare Snakefile, same shape): {ref_jobs} jobs in {ref_seconds:.1f} s "
+            f"({1000 * ref_seconds / ref_jobs:.2f} ms/job)"
+        )
+    if jobs and ref_jobs:
+        ratio = (seconds / jobs) / (ref_seconds / ref_jobs)
+        print(f"time per job, ethoflow / bare Snakefile: {ratio:.2f}")
 
 
 if __name__ == "__main__":

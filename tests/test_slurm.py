@@ -51,9 +51,11 @@ def slurm_env():
     subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
 
 
-def submit(wd: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def submit(
+    wd: Path, env: dict, *args: str, cfg: tuple = CFG, check: bool = True
+) -> subprocess.CompletedProcess:
     """One snakemake run through the SLURM executor, as a user would start it."""
-    cmd = snakemake_cmd("--profile", "profiles/slurm", *CFG, *CLUSTER_ARGS, *args)
+    cmd = snakemake_cmd("--profile", "profiles/slurm", *cfg, *CLUSTER_ARGS, *args)
     proc = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         out = f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
@@ -87,6 +89,23 @@ def sacct(env: dict, wd: Path, since: str) -> pd.DataFrame:
 
 def profile_groups() -> dict[str, str]:
     return yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())["groups"]
+
+
+def running_job(env: dict, wd: Path, rule: str) -> str | None:
+    """The id of a running SLURM job of ``rule`` submitted from ``wd`` (from squeue: sacct has
+    a job's comment only once it ended)."""
+    queue = subprocess.run(
+        ["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    for line in queue.splitlines():
+        jobid, comment, workdir = line.split("|", 2)
+        if Path(workdir) == wd and re.match(rf"rule_{rule}(_wildcards_|$)", comment):
+            return jobid
+    return None
 
 
 def submitted(jobs: pd.DataFrame) -> dict[str, int]:
@@ -246,20 +265,10 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(cluster_run, 
         cancelled = None
         deadline = time.monotonic() + 300
         while cancelled is None and time.monotonic() < deadline and run.poll() is None:
-            # cancel the first shard seen running
-            queue = subprocess.run(
-                ["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k|%Z"],
-                capture_output=True,
-                text=True,
-                env=slurm_env,
-            ).stdout
-            for line in queue.splitlines():
-                jobid, comment, workdir = line.split("|", 2)
-                if Path(workdir) == wd and comment.startswith("rule_infer_shard"):
-                    subprocess.run(["scancel", jobid], env=slurm_env, check=True)
-                    cancelled = jobid
-                    break
+            cancelled = running_job(slurm_env, wd, "infer_shard")
             time.sleep(0.2)
+        if cancelled:
+            subprocess.run(["scancel", cancelled], env=slurm_env, check=True)
         log = run.communicate(timeout=600)[0]
     assert cancelled, f"no shard job was seen in the queue:\n{log[-4000:]}"
     assert run.returncode != 0
@@ -291,12 +300,15 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(cluster_run, 
 def test_training_killed_midway_resumes_from_its_checkpoint(cluster_run, slurm_env):
     wd = cluster_run[0]
     # a longer training than the tiny one, so there is a "mid-way" to kill it at
-    longer = {"model_settings": {"maskrcnn": {"train": {"iterations": 60, "checkpoint_every": 10}}}}
+    longer = {"model_settings": {"maskrcnn": {"train": {"iterations": 40, "checkpoint_every": 10}}}}
     (wd / "longer.yaml").write_text(yaml.safe_dump(longer))
     model = wd / "results/models/maskrcnn/model.pt"
     ckpt = wd / "results/checkpoints/maskrcnn/resume.pt"
-    args = ("--configfile", "longer.yaml", "--retries", "0", str(model.relative_to(wd)))
-    cmd = snakemake_cmd("--profile", "profiles/slurm", *CFG, *CLUSTER_ARGS, *args)
+    cfg = (*CFG, "longer.yaml")  # one --configfile: a second one would replace the first
+    target = str(model.relative_to(wd))
+    cmd = snakemake_cmd(
+        "--profile", "profiles/slurm", *cfg, *CLUSTER_ARGS, "--retries", "0", target
+    )
     since = now()
     with subprocess.Popen(
         cmd, cwd=wd, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -305,23 +317,23 @@ def test_training_killed_midway_resumes_from_its_checkpoint(cluster_run, slurm_e
         while not ckpt.exists() and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.2)
         assert ckpt.exists(), "no checkpoint was written"
-        first = sacct(slurm_env, wd, since)
-        assert list(first["rule"]) == ["train"]
-        subprocess.run(["scancel", first["jobid"].iloc[0]], env=slurm_env, check=True)
+        killed = running_job(slurm_env, wd, "train")
+        assert killed, "the training job is not running"
+        subprocess.run(["scancel", killed], env=slurm_env, check=True)
         log = run.communicate(timeout=300)[0]
     assert run.returncode != 0, log[-4000:]
     assert not model.exists() and ckpt.exists()
     killed_at = torch.load(ckpt, map_location="cpu", weights_only=True)["iteration"]
-    assert 10 <= killed_at < 60
+    assert 10 <= killed_at < 40
 
-    submit(wd, slurm_env, *args[:2], args[-1])
+    submit(wd, slurm_env, target, cfg=cfg)
     jobs = sacct(slurm_env, wd, since)
     assert list(jobs["rule"]) == ["train", "train"]
     assert jobs["state"].iloc[0].startswith("CANCELLED") and jobs["state"].iloc[1] == "COMPLETED"
     extra = torch.load(model, map_location="cpu", weights_only=True)["extra"]
-    assert extra["resumed_at"] == killed_at and extra["iterations"] == 60
+    assert extra["resumed_at"] == killed_at and extra["iterations"] == 40
     assert list(pd.read_csv(wd / "results/models/maskrcnn/train_log.csv")["iteration"]) == list(
-        range(1, 61)
+        range(1, 41)
     )
     assert "resuming from" in (wd / "logs/train/maskrcnn.log").read_text()
     assert not ckpt.exists()

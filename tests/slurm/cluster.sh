@@ -205,6 +205,11 @@ cmd_down() {
         fi
         rm -f "$pidfile"
     done
+    # leave no config pointing at a dead controller: every SLURM client (and Snakemake's SLURM
+    # plugin, which probes sacct/squeue when it loads) would wait ~10 s for it on each call
+    if [[ -L /etc/slurm/slurm.conf && $(readlink /etc/slurm/slurm.conf) == "$ETC/slurm.conf" ]]; then
+        rm -f /etc/slurm/slurm.conf
+    fi
     log "down"
 }
 
