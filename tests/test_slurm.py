@@ -133,6 +133,16 @@ def expected_submissions(planned: dict[str, int]) -> dict[str, int]:
     return out
 
 
+def submit_and_check(wd: Path, env: dict, planned: dict[str, int]) -> pd.DataFrame:
+    """Run through SLURM; exactly the planned jobs were submitted, and every one COMPLETED."""
+    since = now()
+    submit(wd, env)
+    jobs = sacct(env, wd, since)
+    assert submitted(jobs) == expected_submissions(planned)
+    assert (jobs["state"] == "COMPLETED").all(), jobs[jobs["state"] != "COMPLETED"]
+    return jobs
+
+
 def without_timing(obj):
     if isinstance(obj, dict):
         return {k: without_timing(v) for k, v in obj.items() if not TIMING.search(k)}
@@ -235,11 +245,7 @@ def test_editing_one_label_submits_only_the_jobs_it_affects(cluster_run, slurm_e
         "report": 1,
         "all": 1,
     }
-    since = now()
-    submit(wd, slurm_env)
-    jobs = sacct(slurm_env, wd, since)
-    assert submitted(jobs) == expected_submissions(planned)  # no demo, probe or frame job
-    assert (jobs["state"] == "COMPLETED").all()
+    submit_and_check(wd, slurm_env, planned)  # no demo, probe or frame job
 
 
 def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(cluster_run, slurm_env):
@@ -289,11 +295,7 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(cluster_run, 
         "report": 1,
         "all": 1,
     }
-    since = now()
-    submit(wd, slurm_env)
-    jobs = sacct(slurm_env, wd, since)
-    assert submitted(jobs) == expected_submissions(planned)
-    assert (jobs["state"] == "COMPLETED").all()
+    submit_and_check(wd, slurm_env, planned)
     assert all(s.exists() for s in shards)
 
 
