@@ -51,11 +51,15 @@ def slurm_env():
     subprocess.run([str(CLUSTER), "down"], capture_output=True, text=True)
 
 
+def cluster_cmd(*args: str, cfg: tuple = CFG) -> list[str]:
+    return snakemake_cmd("--profile", "profiles/slurm", *cfg, *CLUSTER_ARGS, *args)
+
+
 def submit(
     wd: Path, env: dict, *args: str, cfg: tuple = CFG, check: bool = True
 ) -> subprocess.CompletedProcess:
     """One snakemake run through the SLURM executor, as a user would start it."""
-    cmd = snakemake_cmd("--profile", "profiles/slurm", *cfg, *CLUSTER_ARGS, *args)
+    cmd = cluster_cmd(*args, cfg=cfg)
     proc = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         out = f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
@@ -262,9 +266,7 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(cluster_run, 
         "all": 1,
     }
     since = now()
-    cmd = snakemake_cmd(
-        "--profile", "profiles/slurm", *CFG, *CLUSTER_ARGS, "--retries", "0", *force
-    )
+    cmd = cluster_cmd("--retries", "0", *force)
     with subprocess.Popen(
         cmd, cwd=wd, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as run:
@@ -308,9 +310,7 @@ def test_training_killed_midway_resumes_from_its_checkpoint(cluster_run, slurm_e
     ckpt = wd / "results/checkpoints/maskrcnn/resume.pt"
     cfg = (*CFG, "longer.yaml")  # one --configfile: a second one would replace the first
     target = str(model.relative_to(wd))
-    cmd = snakemake_cmd(
-        "--profile", "profiles/slurm", *cfg, *CLUSTER_ARGS, "--retries", "0", target
-    )
+    cmd = cluster_cmd("--retries", "0", target, cfg=cfg)
     since = now()
     with subprocess.Popen(
         cmd, cwd=wd, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
