@@ -107,3 +107,18 @@ def tiny_demo(tmp_path_factory):
             labels=root / f"labels_{name}",
         )
     return out
+
+
+#: Real data beside the checkout (read-only, never copied into the repo); override with
+#: ETHOFLOW_SHARED_DATA. Tests that need it skip cleanly where it is absent.
+SHARED_DATA = Path(
+    __import__("os").environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data")
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``../shared/data`` (the SLEAP fly clip, the DeepLabCut open-field mouse), or skip."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
