@@ -9,12 +9,12 @@ rule infer_shard:
         "logs/infer/{model}/{video}/shard-{shard}.log",
     conda:
         "../envs/torch.yaml"
-    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    threads: model_threads
     resources:
         **job_resources("infer_shard"),
     params:
-        settings=lambda wc: model_settings(wc.model),
-        hub=lambda wc: model_hub(wc.model),
+        settings=model_params,
+        hub=model_hub_params,
         shards=config["inference"]["shards"],
     script:
         "../scripts/infer.py"

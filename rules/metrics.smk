@@ -9,12 +9,12 @@ rule evaluate_coco:
         "logs/metrics/{model}/coco.log",
     conda:
         "../envs/torch.yaml"
-    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    threads: model_threads
     resources:
         **job_resources("evaluate_coco"),
     params:
-        settings=lambda wc: model_settings(wc.model),
-        hub=lambda wc: model_hub(wc.model),
+        settings=model_params,
+        hub=model_hub_params,
     script:
         "../scripts/evaluate_coco.py"
 
@@ -33,7 +33,7 @@ rule evaluate_tracks:
         **job_resources("evaluate_tracks"),
     params:
         iou_threshold=config["metrics"]["iou_threshold"],
-        labelled=lambda wc: wc.video in LABELLED,
+        labelled=is_labelled,
     script:
         "../scripts/evaluate_tracks.py"
 

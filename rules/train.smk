@@ -14,12 +14,12 @@ rule train:
         "logs/train/{model}.log",
     conda:
         "../envs/torch.yaml"
-    threads: lambda wc: model_settings(wc.model).get("threads", 2)
+    threads: model_threads
     resources:
         **job_resources("train"),
     params:
-        settings=lambda wc: model_settings(wc.model),
-        hub=lambda wc: model_hub(wc.model),
+        settings=model_params,
+        hub=model_hub_params,
         checkpoint="results/checkpoints/{model}/resume.pt",
     script:
         "../scripts/train.py"
