@@ -14,11 +14,15 @@ validate(config, "config/schemas/config.schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/demo.smk"
+include: "rules/keypoints.smk"
 include: "rules/frames.smk"
+include: "rules/bootstrap.smk"
 include: "rules/annotations.smk"
+include: "rules/qa.smk"
 include: "rules/train.smk"
 include: "rules/infer.smk"
 include: "rules/track.smk"
+include: "rules/classical.smk"
 include: "rules/metrics.smk"
 include: "rules/report.smk"
 
@@ -29,3 +33,9 @@ rule all:
         expand("results/frames/{video}", video=VIDEOS),
         "results/metrics/summary.csv",
         "results/report/index.html",
+        expand(
+            "results/qa/review/{model}/{video}",
+            model=MODELS,
+            video=config["report"]["overlay_videos"],
+        ),
+        "results/qa/review/labels",

@@ -3,7 +3,12 @@
 Predicted tracks and ground truth are both track tables (:mod:`ethoflow.tracktable`); ground truth
 rows carry ``source == "truth"``. On both sides the ``identity`` string is the track id: for
 predictions it is the hypothesis id, for truth the object id. Similarity between a prediction and
-a truth row is always **mask IoU** (:func:`ethoflow.masks.iou_matrix`).
+a truth row is **mask IoU** (:func:`ethoflow.masks.iou_matrix`) by default. Where the truth has no
+masks, only points (keypoint labels from SLEAP or DeepLabCut: the centroid of an animal's visible
+keypoints), pass ``match="centroid"`` and a gate in pixels: the similarity is then
+``1 - d / gate`` for a centroid distance ``d < gate`` and 0 beyond it, and a pair can be matched
+only while ``d < gate`` (the MOTA/IDF1 of SLEAP's and DeepLabCut's own evaluations). HOTA keeps its
+definition with that similarity in place of IoU.
 
 Frames are the union of the frames present in either table: a frame with truth but no predictions
 counts its truth rows as misses, predictions on a frame without truth count as false positives.
@@ -92,8 +97,15 @@ class _Frame:
     iou: np.ndarray  # shape (len(truth_ids), len(pred_ids))
 
 
-def _check(df: pd.DataFrame, what: str) -> pd.DataFrame:
-    missing = [c for c in ("frame", "identity", "mask") if c not in df.columns]
+#: Matching modes: what "similarity" between a prediction and a truth row means.
+MATCH_MODES = ("mask", "centroid")
+#: With ``match="centroid"`` a pair counts as matched when its similarity reaches this (d < gate).
+_CENTROID_MIN_SIM = 1e-9
+
+
+def _check(df: pd.DataFrame, what: str, match: str = "mask") -> pd.DataFrame:
+    need = ("frame", "identity", "mask") if match == "mask" else ("frame", "identity", "cx", "cy")
+    missing = [c for c in need if c not in df.columns]
     if missing:
         raise ValueError(f"{what} track table lacks columns {missing}")
     if "video" in df.columns and df["video"].nunique() > 1:
@@ -105,12 +117,31 @@ def _check(df: pd.DataFrame, what: str) -> pd.DataFrame:
     return df
 
 
+def centroid_similarity(truth_xy: np.ndarray, pred_xy: np.ndarray, gate: float) -> np.ndarray:
+    """``max(0, 1 - d / gate)`` for every truth x prediction centroid distance ``d``."""
+    truth_xy = np.asarray(truth_xy, dtype=float).reshape(-1, 2)
+    pred_xy = np.asarray(pred_xy, dtype=float).reshape(-1, 2)
+    if not len(truth_xy) or not len(pred_xy):
+        return np.zeros((len(truth_xy), len(pred_xy)))
+    d = np.linalg.norm(truth_xy[:, None, :] - pred_xy[None, :, :], axis=2)
+    return np.clip(1.0 - np.nan_to_num(d, nan=np.inf) / gate, 0.0, 1.0)
+
+
 def _pair_frames(
-    pred: pd.DataFrame, truth: pd.DataFrame, frames: Iterable[int] | None = None
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    frames: Iterable[int] | None = None,
+    match: str = "mask",
+    gate: float = 50.0,
 ) -> list[_Frame]:
-    """Group both tables by frame (union of frames) and compute truth x prediction mask IoU."""
-    pred = _check(pred, "prediction")
-    truth = _check(truth, "truth")
+    """Group both tables by frame (union of frames) and compute the truth x prediction
+    similarity: mask IoU, or the gated centroid similarity (``match="centroid"``)."""
+    if match not in MATCH_MODES:
+        raise ValueError(f"unknown match mode {match!r} (one of {MATCH_MODES})")
+    if match == "centroid" and not gate > 0:
+        raise ValueError(f"the centroid gate must be > 0 pixels, got {gate}")
+    pred = _check(pred, "prediction", match)
+    truth = _check(truth, "truth", match)
     if frames is not None:
         keep = {int(f) for f in frames}
         pred = pred[pred["frame"].isin(keep)]
@@ -123,9 +154,14 @@ def _pair_frames(
         p = by_pred.get(f)
         t_ids = [str(i) for i in t["identity"]] if t is not None else []
         p_ids = [str(i) for i in p["identity"]] if p is not None else []
-        t_masks = list(t["mask"]) if t is not None else []
-        p_masks = list(p["mask"]) if p is not None else []
-        out.append(_Frame(f, t_ids, p_ids, M.iou_matrix(t_masks, p_masks)))
+        if match == "centroid":
+            t_xy = t[["cx", "cy"]].to_numpy(float) if t is not None else np.zeros((0, 2))
+            p_xy = p[["cx", "cy"]].to_numpy(float) if p is not None else np.zeros((0, 2))
+            out.append(_Frame(f, t_ids, p_ids, centroid_similarity(t_xy, p_xy, gate)))
+        else:
+            t_masks = list(t["mask"]) if t is not None else []
+            p_masks = list(p["mask"]) if p is not None else []
+            out.append(_Frame(f, t_ids, p_ids, M.iou_matrix(t_masks, p_masks)))
     return out
 
 
@@ -328,18 +364,46 @@ def evaluate_tracks(
     truth: pd.DataFrame,
     iou_threshold: float = 0.5,
     frames: Iterable[int] | None = None,
+    *,
+    match: str = "mask",
+    gate: float = 50.0,
 ) -> dict:
     """MOT metrics, HOTA and identity accuracy in one flat dict.
 
     ``frames`` restricts both tables to those frame numbers (e.g. the annotated frames, so that
-    predictions on unannotated frames are not counted as false positives). Mask IoUs are computed
-    once and shared by all metrics.
+    predictions on unannotated frames are not counted as false positives). Similarities are
+    computed once and shared by all metrics. ``match="centroid"`` matches on centroid distance
+    with a ``gate`` in pixels instead of mask IoU (then ``iou_threshold`` is not used, and
+    ``motp`` is the mean ``d / gate`` of the matches).
     """
-    paired = _pair_frames(pred, truth, frames)
+    paired = _pair_frames(pred, truth, frames, match, gate)
+    threshold = iou_threshold if match == "mask" else _CENTROID_MIN_SIM
     return {
-        **_mot(paired, iou_threshold),
+        **_mot(paired, threshold),
         **_hota(paired),
-        **_identity(paired, iou_threshold),
+        **_identity(paired, threshold),
+    }
+
+
+def evaluate_split(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    labelled_frames: Iterable[int],
+    **kw,
+) -> dict[str, dict]:
+    """:func:`evaluate_tracks` over all frames, over the labelled (training) frames only and over
+    the rest: ``{"all": ..., "labelled": ..., "unlabelled": ...}``. Frames are those of the truth;
+    a part without frames gets ``None``."""
+    labelled = {int(f) for f in labelled_frames}
+    truth_frames = {int(f) for f in truth["frame"].unique()}
+    parts = {
+        "all": truth_frames,
+        "labelled": truth_frames & labelled,
+        "unlabelled": truth_frames - labelled,
+    }
+    return {
+        name: (evaluate_tracks(pred, truth, frames=sorted(fr), **kw) if fr else None)
+        for name, fr in parts.items()
     }
 
 
@@ -487,11 +551,20 @@ def summary_rows(
     models: list[str],
     videos: list[str],
     labelled: list[str],
+    pairs: list[tuple[str, str]] | None = None,
 ) -> list[dict]:
-    """One row per model x video from the per-model COCO and per-video tracking metrics.
+    """One row per tracker x video from the per-model COCO and per-video tracking metrics.
+
+    ``pairs`` lists the (tracker, video) rows, trackers being the trained ``models`` and the
+    baselines beside them (the classical tracker, other tools' output); default: every model x
+    every video. ``kind`` says which: ``model``, ``classical`` or ``external``.
 
     ``infer_frames``, ``infer_seconds`` and ``infer_fps`` (frames / seconds) come from the track
     table's schema metadata (:func:`ethoflow.tracktable.read_stats`); None when it has none.
+    Per-part metrics (``{metric}_{labelled|unlabelled|touching}``) come from
+    :func:`evaluate_video`. Without truth, ``detection_rate`` (frames where an identity is
+    detected, mean over identities) and ``area_cv`` (coefficient of variation of each identity's
+    mask area, mean over identities) still describe the tracks.
     """
     from pathlib import Path
 
@@ -510,30 +583,115 @@ def summary_rows(
         per_video[(d["model"], d["video"])] = d
     rows_count = {}
     infer = {}
+    shape = {}
     for f in track_files:
-        t = pq.read_table(f, columns=["model", "video", "source"]).to_pandas()
-        if len(t):
-            key = (t["model"].iloc[0], t["video"].iloc[0])
-            rows_count[key] = (len(t), int((t["source"] == "interpolated").sum()))
-        else:  # results/tracks/{model}/{video}.parquet
-            key = (Path(f).parent.name, Path(f).stem)
+        # results/tracks/{tracker}/{video}.parquet
+        key = (Path(f).parent.name, Path(f).stem)
+        t = pq.read_table(f, columns=["frame", "identity", "area", "source"]).to_pandas()
+        rows_count[key] = (len(t), int((t["source"] == "interpolated").sum()))
         infer[key] = read_stats(f)
+        shape[key] = _track_shape(t)
+    if pairs is None:
+        pairs = [(m, v) for m in models for v in videos]
     rows = []
-    for m in models:
+    for m, v in pairs:
         c = coco.get(m, {})
-        for v in videos:
-            row = {"model": m, "video": v, "labelled": v in labelled}
-            for k in ("bbox_ap", "bbox_ap50", "segm_ap", "segm_ap50"):
-                row[f"coco_{k}"] = c.get(k)
-            vm = per_video.get((m, v), {})
-            row["has_truth"] = bool(vm)
-            for k in SUMMARY_METRICS:
-                row[k] = vm.get(k)
-            n, n_interp = rows_count.get((m, v), (0, 0))
-            row["track_rows"] = n
-            row["interpolated_rows"] = n_interp
-            row.update(_infer_columns(infer.get((m, v), {})))
-            for k in ("train_seconds", "parameters", "checkpoint_bytes"):
-                row[k] = c.get(k)
-            rows.append(row)
+        kind = "model" if m in models else ("classical" if m == "classical" else "external")
+        row = {"model": m, "video": v, "kind": kind, "labelled": v in labelled}
+        for k in ("bbox_ap", "bbox_ap50", "segm_ap", "segm_ap50"):
+            row[f"coco_{k}"] = c.get(k)
+        vm = per_video.get((m, v), {})
+        row["has_truth"] = bool(vm)
+        row["match"] = vm.get("match")
+        for k in SUMMARY_METRICS:
+            row[k] = vm.get(k)
+        for part in ("labelled", "unlabelled", "touching"):
+            row[f"frames_{part}"] = vm.get(f"frames_{part}")
+            for k in PART_METRICS:
+                row[f"{k}_{part}"] = vm.get(f"{k}_{part}")
+        n, n_interp = rows_count.get((m, v), (0, 0))
+        row["track_rows"] = n
+        row["interpolated_rows"] = n_interp
+        row.update(shape.get((m, v), {"detection_rate": None, "area_cv": None}))
+        row.update(_infer_columns(infer.get((m, v), {})))
+        for k in ("train_seconds", "parameters", "checkpoint_bytes"):
+            row[k] = c.get(k)
+        rows.append(row)
     return rows
+
+
+def _track_shape(t: pd.DataFrame) -> dict:
+    """Truth-free description of a track table: ``detection_rate`` (detected identity-frames
+    over identities x frames spanned) and ``area_cv`` (std / mean of each identity's detected
+    mask area, mean over identities; None without masks)."""
+    det = t[t["source"] == "detected"]
+    if not len(t) or not len(det):
+        return {"detection_rate": 0.0 if len(t) else None, "area_cv": None}
+    n_frames = int(t["frame"].max()) - int(t["frame"].min()) + 1
+    ids = t["identity"].unique()
+    rate = len(det) / (n_frames * len(ids))
+    cvs = []
+    for _, g in det.groupby("identity"):
+        a = g["area"].to_numpy(float)
+        if len(a) > 1 and a.mean() > 0:
+            cvs.append(float(a.std() / a.mean()))
+    return {"detection_rate": float(rate), "area_cv": float(np.mean(cvs)) if cvs else None}
+
+
+# ----------------------------------------------------------------------------------------------
+# One video: all frames, labelled vs unlabelled frames, frames where animals touch
+# ----------------------------------------------------------------------------------------------
+
+#: The metrics repeated for each part of a video (``{metric}_{part}`` in the per-video result).
+PART_METRICS = ("mota", "idf1", "hota", "id_switches", "identity_accuracy", "misses", "num_objects")
+
+
+def touching_frames(truth: pd.DataFrame, dilate: int = 2) -> list[int]:
+    """Frames where two truth masks touch (come within ``dilate`` pixels of each other).
+
+    Only for truth with masks; truth made of points (keypoint centroids) has no such frames."""
+    if "mask" not in truth.columns or truth["mask"].isna().all():
+        return []
+    from .demo import touching_frames as _touching
+
+    return sorted(_touching(truth, dilate=dilate))
+
+
+def evaluate_video(
+    pred: pd.DataFrame,
+    truth: pd.DataFrame,
+    labelled_frames: Iterable[int] = (),
+    *,
+    iou_threshold: float = 0.5,
+    match: str = "mask",
+    gate: float = 50.0,
+) -> dict:
+    """Everything :func:`evaluate_tracks` gives over all of a video's truth frames, plus the same
+    key metrics (:data:`PART_METRICS`) over three parts, as ``{metric}_{part}``:
+
+    - ``labelled``: the frames that were labelled for training (seen by the model),
+    - ``unlabelled``: all other frames (what a model must generalise to),
+    - ``touching``: frames where truth animals touch (mask truth only), where a detector that
+      cannot split touching animals loses one of them.
+
+    ``frames_{part}`` gives each part's frame count; a part without frames has ``None`` metrics.
+    """
+    kw = dict(iou_threshold=iou_threshold, match=match, gate=gate)
+    truth_frames = sorted({int(f) for f in truth["frame"].unique()})
+    out = {
+        "match": match,
+        "gate_px": gate if match == "centroid" else None,
+        **evaluate_tracks(pred, truth, frames=truth_frames, **kw),
+    }
+    labelled = {int(f) for f in labelled_frames}
+    parts = {
+        "labelled": [f for f in truth_frames if f in labelled],
+        "unlabelled": [f for f in truth_frames if f not in labelled],
+        "touching": touching_frames(truth) if match == "mask" else [],
+    }
+    for name, frames in parts.items():
+        out[f"frames_{name}"] = len(frames)
+        res = evaluate_tracks(pred, truth, frames=frames, **kw) if frames else {}
+        for k in PART_METRICS:
+            out[f"{k}_{name}"] = res.get(k)
+    return out

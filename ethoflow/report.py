@@ -307,24 +307,30 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def identity_status(
-    pred: pd.DataFrame, truth: pd.DataFrame | None, identity: str, n_frames: int
+    pred: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    identity: str,
+    n_frames: int,
+    gate: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-frame boolean arrays for one identity.
 
     ``detected``, ``interpolated``, ``missing`` describe the prediction. With truth, on every
     frame that has truth rows (the annotated frames): ``wrong`` where the predicted mask of this
     identity does not match the truth mask of the same identity (IoU < 0.5, or only one of the
-    two exists), ``ok`` where they match.
+    two exists), ``ok`` where they match. Truth without masks (keypoint centroids) matches on
+    centroid distance instead: ``wrong`` where it is ``gate`` pixels or more.
     """
     detected = np.zeros(n_frames, dtype=bool)
     interpolated = np.zeros(n_frames, dtype=bool)
     p = pred[pred["identity"].astype(str) == identity]
-    p_masks = {}
-    for f, src, m in zip(p["frame"], p["source"], p["mask"], strict=True):
+    p_masks, p_xy = {}, {}
+    for f, src, m, x, y in zip(p["frame"], p["source"], p["mask"], p["cx"], p["cy"], strict=True):
         f = int(f)
         if 0 <= f < n_frames:
             (interpolated if src == "interpolated" else detected)[f] = True
             p_masks[f] = m
+            p_xy[f] = (x, y)
     out = {
         "detected": detected,
         "interpolated": interpolated,
@@ -334,15 +340,24 @@ def identity_status(
         wrong = np.zeros(n_frames, dtype=bool)
         ok = np.zeros(n_frames, dtype=bool)
         t = truth[truth["identity"].astype(str) == identity]
+        by_centroid = gate is not None and t["mask"].isna().all()
         t_masks = {int(f): m for f, m in zip(t["frame"], t["mask"], strict=True)}
+        t_xy = {int(f): (x, y) for f, x, y in zip(t["frame"], t["cx"], t["cy"], strict=True)}
         for f in sorted(int(x) for x in truth["frame"].unique()):
             if not 0 <= f < n_frames:
                 continue
-            pm, tm = p_masks.get(f), t_masks.get(f)
+            if by_centroid:
+                pm, tm = p_xy.get(f), t_xy.get(f)
+            else:
+                pm, tm = p_masks.get(f), t_masks.get(f)
             if pm is None and tm is None:
                 continue
             if pm is None or tm is None:
                 wrong[f] = True
+            elif by_centroid:
+                d = float(np.hypot(pm[0] - tm[0], pm[1] - tm[1]))
+                wrong[f] = not d < gate
+                ok[f] = d < gate
             elif M.iou_matrix([pm], [tm])[0, 0] < MATCH_IOU:
                 wrong[f] = True
             else:
@@ -353,7 +368,11 @@ def identity_status(
 
 
 def timeline_figure(
-    pred: pd.DataFrame, truth: pd.DataFrame | None, identities: Sequence[str], title: str
+    pred: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    identities: Sequence[str],
+    title: str,
+    gate: float | None = None,
 ) -> str:
     """One row per identity over frames: detected / interpolated / missing, and (with truth)
     a lower strip marking frames where the prediction does not match the truth."""
@@ -366,7 +385,7 @@ def timeline_figure(
     fig = _figure(8.0, 0.55 * len(names) + 1.3)
     ax = fig.add_subplot(1, 1, 1)
     for k, name in enumerate(names):
-        st = identity_status(pred, truth, name, n)
+        st = identity_status(pred, truth, name, n, gate=gate)
         y = len(names) - 1 - k
         top, top_h = (y + 0.05, 0.55) if has_truth else (y - 0.35, 0.7)
         for key in ("missing", "detected", "interpolated"):
@@ -659,7 +678,10 @@ def _video_table(
     rows = []
     for m in models:
         for v in videos:
-            r = lookup.get((m, v), {})
+            r = lookup.get((m, v))
+            if r is None and lookup:
+                continue  # a baseline that has no output for this video
+            r = r or {}
             has_truth = v in with_truth and _truthy(r.get("has_truth", bool(r)))
             cells = [
                 f"<td>{_e(m)}</td>",
@@ -675,6 +697,100 @@ def _video_table(
             cells.append(_num(r.get("interpolated_rows"), integer=True))
             rows.append("<tr>" + "".join(cells) + "</tr>")
     return _table(header, rows)
+
+
+PART_COLUMNS = [
+    ("frames_labelled", "labelled frames", True),
+    ("mota_labelled", "MOTA", False),
+    ("identity_accuracy_labelled", "identity acc.", False),
+    ("frames_unlabelled", "unlabelled frames", True),
+    ("mota_unlabelled", "MOTA", False),
+    ("idf1_unlabelled", "IDF1", False),
+    ("identity_accuracy_unlabelled", "identity acc.", False),
+    ("frames_touching", "touching frames", True),
+    ("num_objects_touching", "animals there", True),
+    ("misses_touching", "misses there", True),
+    ("mota_touching", "MOTA there", False),
+]
+
+
+def _parts_table(
+    summary: pd.DataFrame, trackers: list[str], videos: list[str], with_truth: list[str]
+) -> str:
+    header = ["tracker", "video", *[h for _, h, _ in PART_COLUMNS]]
+    lookup = {(str(r.get("model")), str(r.get("video"))): r for r in summary.to_dict("records")}
+    rows = []
+    for m in trackers:
+        for v in videos:
+            r = lookup.get((m, v))
+            if r is None or v not in with_truth or not _truthy(r.get("has_truth", False)):
+                continue
+            cells = [f"<td>{_e(m)}</td>", f"<td>{_e(v)}</td>"]
+            cells += [_num(r.get(k), integer=i) for k, _, i in PART_COLUMNS]
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+    if not rows:
+        return '<p class="muted">No video with ground truth.</p>'
+    return _table(header, rows)
+
+
+def _bootstrap_section(dirs: list[Path], limit: int = 12) -> str:
+    out = [
+        '<p class="muted">Instance masks made from keypoint labels (foreground from a '
+        "background model, split between animals by a watershed seeded at each identity's "
+        "keypoints), as they enter training. Dots are the keypoints.</p>"
+    ]
+    for d in dirs:
+        pngs = sorted((d / "overlays").glob("*.png"))[:limit]
+        stats = d / "bootstrap.csv"
+        out.append(f"<h3>{_e(d.name)}</h3>")
+        if stats.exists():
+            try:
+                b = pd.read_csv(stats)
+            except pd.errors.EmptyDataError:
+                b = pd.DataFrame()
+            if len(b):
+                flagged = b["flags"].fillna("").astype(str).str.len().gt(0).sum()
+                inside = pd.to_numeric(b.get("keypoints_inside"), errors="coerce")
+                out.append(
+                    f"<p>{b['name'].nunique()} frames, {len(b)} masks; mean fraction of "
+                    f"keypoints inside their mask {fmt(inside.mean())}; {int(flagged)} masks "
+                    "flagged.</p>"
+                )
+        if pngs:
+            imgs = []
+            for f in pngs:
+                data = base64.b64encode(f.read_bytes()).decode()
+                imgs.append(_img(f"data:image/png;base64,{data}", f"bootstrapped masks {f.stem}"))
+            out.append(f'<div class="figs">{"".join(imgs)}</div>')
+    return "\n".join(out)
+
+
+def _qa_section(files: list[Path], html_dir: Path) -> str:
+    out = [
+        '<p class="muted">Frames that fail a consistency check (two identities overlap, an '
+        "area leaves its usual range, an identity is missing or doubled, a centroid jumps). "
+        "Each table has a review queue beside it: LabelMe files pre-filled with the masks of "
+        "the flagged frames; correct them in LabelMe and copy them into the video's labels "
+        "folder, and the next run retrains with them.</p>"
+    ]
+    header = ["table", "frames flagged", "overlap", "area", "missing", "duplicate", "jump"]
+    rows = []
+    for f in files:
+        try:
+            q = pd.read_parquet(f)
+        except Exception as e:  # a report must not die on one unreadable table
+            rows.append(f'<tr><td>{_e(f)}</td><td class="note" colspan="6">{_e(e)}</td></tr>')
+            continue
+        counts = q["check"].value_counts() if len(q) else pd.Series(dtype=int)
+        name = "/".join(f.with_suffix("").parts[-2:])
+        cells = [f"<td>{_e(name)}</td>", _num(q["frame"].nunique() if len(q) else 0, integer=True)]
+        cells += [
+            _num(int(counts.get(k, 0)), integer=True)
+            for k in ("overlap", "area", "missing", "duplicate", "jump")
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    out.append(_table(header, rows))
+    return "\n".join(out)
 
 
 def _key_from_table(df: pd.DataFrame, path: Path) -> tuple[str, str]:
@@ -702,8 +818,18 @@ def build_report(
     with_truth: Sequence[str],
     labelled: Sequence[str],
     identities: Sequence[str],
+    trackers: Sequence[str] | None = None,
+    gates: dict[str, float] | None = None,
+    bootstrap_dirs: Iterable[str | os.PathLike] = (),
+    qa_files: Iterable[str | os.PathLike] = (),
 ) -> None:
     """Write the self-contained HTML report (figures embedded, overlays linked relatively).
+
+    ``trackers`` are every tracker with track tables (the models, then the baselines: the
+    classical tracker, other tools' output; default: the models). ``gates`` gives, per video
+    scored on keypoint centroids, the centroid gate in pixels. ``bootstrap_dirs`` are
+    ``results/bootstrap/{video}`` folders (masks from keypoints; their ``overlays/*.png`` are
+    shown), ``qa_files`` QA tables (``results/qa/...parquet``).
 
     ``track_files`` are ``results/tracks/{model}/{video}.parquet``, ``truth_files`` track tables
     matched to videos by their ``video`` column, ``train_logs``
@@ -713,6 +839,8 @@ def build_report(
     out_html = Path(out_html)
     html_dir = out_html.parent
     models, videos = [str(m) for m in models], [str(v) for v in videos]
+    trackers = [str(t) for t in trackers] if trackers is not None else models
+    gates = {str(k): float(v) for k, v in (gates or {}).items()}
     with_truth, labelled = [str(v) for v in with_truth], [str(v) for v in labelled]
     identities = [str(i) for i in identities]
 
@@ -764,7 +892,28 @@ def build_report(
     parts.append(_model_table(summary, coco, models, with_truth))
 
     parts.append('<h2 id="videos">Per-video metrics</h2>')
-    parts.append(_video_table(summary, models, videos, with_truth, labelled))
+    parts.append(
+        '<p class="muted">Every tracker on every video: the trained models, the classical '
+        "baseline (threshold, connected components, nearest-neighbour linking) and other tools' "
+        "output where the config gives it. Videos scored on keypoint labels match on centroid "
+        "distance (a prediction counts within the gate), the others on mask IoU.</p>"
+    )
+    parts.append(_video_table(summary, trackers, videos, with_truth, labelled))
+    parts.append('<h3 id="parts">Seen, unseen and touching frames</h3>')
+    parts.append(
+        '<p class="muted">The same metrics over the frames that were labelled for training, '
+        "over all other frames, and over the frames where truth animals touch (mask truth "
+        "only): misses there show a tracker that cannot split touching animals.</p>"
+    )
+    parts.append(_parts_table(summary, trackers, videos, with_truth))
+    boot = [Path(d) for d in bootstrap_dirs]
+    if boot:
+        parts.append('<h2 id="bootstrap">Masks from keypoints</h2>')
+        parts.append(_bootstrap_section(boot))
+    qa = [Path(f) for f in qa_files]
+    if qa:
+        parts.append('<h2 id="qa">Label and track quality checks</h2>')
+        parts.append(_qa_section(qa, html_dir))
 
     parts.append('<h2 id="tracks">Trajectories and identity timelines</h2>')
     parts.append(
@@ -775,20 +924,21 @@ def build_report(
         f"does not match its truth mask (IoU &lt; {MATCH_IOU}) or one of them is "
         "absent.</p>"
     )
-    for m in models:
+    for m in trackers:
         for v in videos:
-            parts.append(f"<h3>{_e(m)} \u2014 {_e(v)}</h3>")
             path = track_paths.get((m, v))
             if path is None:
-                parts.append('<p class="muted">No track table.</p>')
                 continue
+            parts.append(f"<h3>{_e(m)} \u2014 {_e(v)}</h3>")
             pred = tracktable.read(path)
             t = truth.get(v)
             if not len(pred) and (t is None or not len(t)):
                 parts.append('<p class="muted">The track table is empty.</p>')
                 continue
             traj = trajectory_figure(pred, t, identities, f"{m} / {v}: trajectories")
-            tl = timeline_figure(pred, t, identities, f"{m} / {v}: identity timeline")
+            tl = timeline_figure(
+                pred, t, identities, f"{m} / {v}: identity timeline", gate=gates.get(v)
+            )
             note = "" if t is not None else '<p class="muted">No ground truth for this video.</p>'
             parts.append(
                 f'{note}<div class="figs">{_img(traj, f"trajectories {m} {v}")}'

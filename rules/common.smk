@@ -1,6 +1,7 @@
 import glob
 import inspect
 import os
+import re
 
 from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
@@ -20,6 +21,7 @@ def per_job(func):
 DEMO = config["demo"]["enabled"]
 if DEMO:
     VIDEOS = list(config["demo"]["videos"])
+    VIDEO_CFG = {v: {} for v in VIDEOS}
     LABELLED = [v for v, s in config["demo"]["videos"].items() if s["labelled"]]
     WITH_TRUTH = VIDEOS
 else:
@@ -28,12 +30,34 @@ else:
             "config: demo.enabled is false and `videos` is empty: nothing to do"
         )
     VIDEOS = list(config["videos"])
-    LABELLED = [v for v, s in config["videos"].items() if s.get("labels")]
-    WITH_TRUTH = [v for v, s in config["videos"].items() if s.get("truth")]
+    VIDEO_CFG = config["videos"]
+    LABELLED = [
+        v for v, s in VIDEO_CFG.items() if s.get("labels") or s.get("keypoints")
+    ]
+    WITH_TRUTH = [v for v, s in VIDEO_CFG.items() if s.get("truth")]
 if not LABELLED:
     raise WorkflowError(
-        "config: no video has labels: at least one labelled video is needed"
+        "config: no video has labels or keypoints: at least one labelled video is needed"
     )
+# Videos whose masks are bootstrapped from keypoint labels (SLEAP, DeepLabCut).
+KEYPOINT_VIDEOS = [v for v in VIDEOS if VIDEO_CFG[v].get("keypoints")]
+for _v in WITH_TRUTH:
+    if VIDEO_CFG[_v].get("truth") == "keypoints" and _v not in KEYPOINT_VIDEOS:
+        raise WorkflowError(
+            f"config: videos.{_v}.truth is 'keypoints' but the video has no `keypoints`"
+        )
+# Videos run on a working copy (cut to `clip`, shrunk by `downscale`).
+PREPARED = {
+    v
+    for v in VIDEOS
+    if (VIDEO_CFG[v].get("downscale") or 1) != 1 or VIDEO_CFG[v].get("clip")
+}
+# Other trackers' output, scored beside ours: {name: {video: path}}.
+COMPARE = {}
+for _v in VIDEOS:
+    for _name, _path in (VIDEO_CFG[_v].get("compare") or {}).items():
+        COMPARE.setdefault(_name, {})[_v] = _path
+CLASSICAL = ["classical"] if config["baselines"]["classical"] else []
 
 MODELS = config["models"]
 for _m in MODELS:
@@ -47,6 +71,27 @@ for _v in config["report"]["overlay_videos"]:
             f"config: report.overlay_videos names {_v!r}, which is no video"
         )
 
+for _name in COMPARE:
+    if _name in MODELS or _name == "classical":
+        raise WorkflowError(
+            f"config: compare entry {_name!r} has the name of a model of this workflow"
+        )
+# Everything that makes a track table: the models, the classical baseline, imported trackers.
+TRACKERS = MODELS + CLASSICAL + list(COMPARE)
+
+
+def trackers_of(video):
+    """The trackers with a track table for ``video``: the models everywhere; the baselines
+    where there is truth to score them against."""
+    base = CLASSICAL if video in WITH_TRUTH else []
+    return MODELS + base + [n for n in COMPARE if video in COMPARE[n]]
+
+
+def _one_of(names):
+    """A wildcard constraint matching exactly these names (none: matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
 SHARDS = list(range(config["inference"]["shards"]))
 
 
@@ -58,15 +103,39 @@ wildcard_constraints:
 
 @per_job
 def video_path(wildcards):
+    """The video the pipeline runs on: the demo's, a prepared working copy, or the raw file."""
     if DEMO:
         return f"resources/demo/videos/{wildcards.video}.mp4"
-    return config["videos"][wildcards.video]["path"]
+    if wildcards.video in PREPARED:
+        return f"results/videos/{wildcards.video}.mp4"
+    return VIDEO_CFG[wildcards.video]["path"]
+
+
+@per_job
+def raw_video(wildcards):
+    return VIDEO_CFG[wildcards.video]["path"]
+
+
+def downscale_of(video):
+    return float(VIDEO_CFG[video].get("downscale") or 1)
+
+
+def clip_of(video):
+    return VIDEO_CFG[video].get("clip")
 
 
 def truth_of(video):
     if DEMO:
         return f"resources/demo/truth/{video}.parquet"
-    return config["videos"][video]["truth"]
+    truth = VIDEO_CFG[video]["truth"]
+    if truth == "keypoints":
+        return f"results/truth/{video}.parquet"
+    return truth
+
+
+def match_of(video):
+    """How tracks meet truth: mask IoU, or centroid distance for keypoint truth."""
+    return "centroid" if VIDEO_CFG[video].get("truth") == "keypoints" else "mask"
 
 
 @per_job
@@ -76,16 +145,17 @@ def truth_path(wildcards):
 
 @per_job
 def label_files(wildcards):
-    """Every label file of every labelled video (each file is an input of its own)."""
+    """Every label file of every labelled video (each file is an input of its own), then the
+    folders of masks bootstrapped from keypoints (a labelled file of the same frame wins)."""
     files = []
     for v in LABELLED:
         if DEMO:
             folder = checkpoints.demo_video.get(video=v).output.labels
         else:
-            folder = config["videos"][v]["labels"]
-        found = sorted(glob.glob(os.path.join(folder, "*.json")))
-        files += found
-    return files
+            folder = VIDEO_CFG[v].get("labels")
+        if folder:
+            files += sorted(glob.glob(os.path.join(folder, "*.json")))
+    return files + [f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS]
 
 
 def model_settings(name):

@@ -23,6 +23,8 @@ rule evaluate_tracks:
     input:
         tracks="results/tracks/{model}/{video}.parquet",
         truth=truth_path,
+        train="results/dataset/train.json",
+        val="results/dataset/val.json",
     output:
         "results/metrics/{model}/videos/{video}.json",
     log:
@@ -34,6 +36,8 @@ rule evaluate_tracks:
     params:
         iou_threshold=config["metrics"]["iou_threshold"],
         labelled=is_labelled,
+        match=lambda wc: match_of(wc.video),
+        gate=lambda wc: config["metrics"]["gate_px"] / downscale_of(wc.video),
     script:
         "../scripts/evaluate_tracks.py"
 
@@ -41,14 +45,14 @@ rule evaluate_tracks:
 rule summarize:
     input:
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
-        tracks=expand(
-            "results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS
-        ),
-        videos=expand(
-            "results/metrics/{model}/videos/{video}.json",
-            model=MODELS,
-            video=WITH_TRUTH,
-        ),
+        tracks=[
+            f"results/tracks/{m}/{v}.parquet" for v in VIDEOS for m in trackers_of(v)
+        ],
+        videos=[
+            f"results/metrics/{m}/videos/{v}.json"
+            for v in WITH_TRUTH
+            for m in trackers_of(v)
+        ],
         models=expand("results/models/{model}/model.pt", model=MODELS),
     output:
         csv=report(
@@ -65,6 +69,7 @@ rule summarize:
         **job_resources("summarize"),
     params:
         models=MODELS,
+        pairs=[(m, v) for v in VIDEOS for m in trackers_of(v)],
         videos=VIDEOS,
         labelled=LABELLED,
     script:

@@ -26,10 +26,17 @@ rule report:
     input:
         summary="results/metrics/summary.csv",
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
-        tracks=expand(
-            "results/tracks/{model}/{video}.parquet", model=MODELS, video=VIDEOS
-        ),
+        tracks=[
+            f"results/tracks/{m}/{v}.parquet" for v in VIDEOS for m in trackers_of(v)
+        ],
         truth=[truth_of(v) for v in WITH_TRUTH],
+        bootstrap=[f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS],
+        qa=["results/qa/labels.parquet"]
+        + [
+            f"results/qa/tracks/{m}/{v}.parquet"
+            for v in VIDEOS
+            for m in MODELS
+        ],
         train_logs=expand("results/models/{model}/train_log.csv", model=MODELS),
         overlays=expand(
             "results/report/overlays/{model}/{video}.mp4",
@@ -50,6 +57,12 @@ rule report:
         **job_resources("report"),
     params:
         models=MODELS,
+        trackers=TRACKERS,
+        gates={
+            v: config["metrics"]["gate_px"] / downscale_of(v)
+            for v in WITH_TRUTH
+            if match_of(v) == "centroid"
+        },
         videos=VIDEOS,
         with_truth=WITH_TRUTH,
         labelled=LABELLED,

@@ -6,9 +6,12 @@ rule track:
         ),
         probe="results/probe/{video}.json",
     output:
-        "results/tracks/{model}/{video}.parquet",
+        tracks="results/tracks/{model}/{video}.parquet",
+        qa="results/qa/tracks/{model}/{video}.parquet",
     log:
         "logs/track/{model}/{video}.log",
+    wildcard_constraints:
+        model=_one_of(MODELS),
     conda:
         "../envs/base.yaml"
     resources:
@@ -16,5 +19,6 @@ rule track:
     params:
         tracking=config["tracking"],
         identities=config["identities"],
+        qa=config["qa"],
     script:
         "../scripts/track.py"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from ethoflow import tracktable  # noqa: E402
-from ethoflow.io import step_logging, write_json  # noqa: E402
-from ethoflow.metrics import evaluate_tracks  # noqa: E402
+from ethoflow.io import read_json, step_logging, write_json  # noqa: E402
+from ethoflow.metrics import evaluate_video  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):
@@ -17,5 +17,21 @@ with step_logging(sm.log[0]):
         "video": sm.wildcards.video,
         "labelled": bool(sm.params.labelled),
     }
-    out.update(evaluate_tracks(pred, truth, iou_threshold=sm.params.iou_threshold))
+    video = sm.wildcards.video
+    labelled_frames = sorted(
+        int(img["frame"])
+        for part in (sm.input.train, sm.input.val)
+        for img in read_json(part)["images"]
+        if img.get("video") == video and img.get("frame", -1) >= 0
+    )
+    out.update(
+        evaluate_video(
+            pred,
+            truth,
+            labelled_frames,
+            iou_threshold=sm.params.iou_threshold,
+            match=sm.params.match,
+            gate=sm.params.gate,
+        )
+    )
     write_json(out, sm.output[0])

@@ -22,4 +22,8 @@ with step_logging(sm.log[0]):
         with_truth=list(sm.params.with_truth),
         labelled=list(sm.params.labelled),
         identities=list(sm.params.identities),
+        trackers=list(sm.params.trackers),
+        gates=dict(sm.params.gates),
+        bootstrap_dirs=list(sm.input.bootstrap),
+        qa_files=list(sm.input.qa),
     )

@@ -14,6 +14,7 @@ with step_logging(sm.log[0]):
         track_files=list(sm.input.tracks),
         video_metric_files=list(sm.input.videos),
         models=sm.params.models,
+        pairs=[tuple(p) for p in sm.params.pairs],
         videos=sm.params.videos,
         labelled=sm.params.labelled,
     )

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from ethoflow import tracktable  # noqa: E402
 from ethoflow.detections import read_detections  # noqa: E402
 from ethoflow.io import read_json, step_logging  # noqa: E402
+from ethoflow.qa import qa_track_table  # noqa: E402
 from ethoflow.track import infer_stats, track  # noqa: E402
 
 sm = snakemake  # noqa: F821
@@ -23,4 +24,5 @@ with step_logging(sm.log[0]) as logfh:
         params=sm.params.tracking,
         progress=logfh,
     )
-    tracktable.write(df, sm.output[0], stats=infer_stats(shards))
+    tracktable.write(df, sm.output.tracks, stats=infer_stats(shards))
+    qa_track_table(df, sm.params.identities, sm.output.qa, settings=sm.params.qa)

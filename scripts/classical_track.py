@@ -1,0 +1,20 @@
+"""Snakemake entry point: the classical baseline tracker (threshold, blobs, Hungarian linking)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+from ethoflow import tracktable  # noqa: E402
+from ethoflow.classical import track_video  # noqa: E402
+from ethoflow.io import read_json, step_logging  # noqa: E402
+
+sm = snakemake  # noqa: F821
+with step_logging(sm.log[0]) as logfh:
+    cfg = dict(sm.params.baselines)
+    cfg.pop("classical", None)
+    df = track_video(sm.input.video, sm.params.identities, progress=logfh, **cfg)
+    fps = read_json(sm.input.probe)["fps"]
+    df["video"] = sm.wildcards.video
+    df["model"] = "classical"
+    df["time_s"] = df["frame"] / fps
+    tracktable.write(df, sm.output[0])
