@@ -249,6 +249,31 @@ def to_coco(frames: list[LabelledFrame], identities: list[str]) -> dict:
     return dict(images=images, annotations=anns, categories=cats)
 
 
+def resolve_label_inputs(inputs: list[str | os.PathLike]) -> list[str]:
+    """Label files from the rule's inputs: files as they are, and the ``*.json`` of folders
+    (masks bootstrapped from keypoints). A file and a folder entry for the same frame (same
+    name): the file wins, so a corrected LabelMe file dropped into a labels folder replaces the
+    bootstrapped mask of that frame."""
+    files: dict[str, str] = {}
+    from_dirs: dict[str, str] = {}
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for f in label_files_in(path):
+                from_dirs.setdefault(Path(f).name, f)
+        else:
+            files[str(path)] = str(path)
+    names = {Path(f).name for f in files}
+    replaced = sorted(n for n in from_dirs if n in names)
+    if replaced:
+        log.info(
+            "%d bootstrapped label files replaced by labelled ones: %s",
+            len(replaced),
+            ", ".join(replaced[:10]) + (" ..." if len(replaced) > 10 else ""),
+        )
+    return sorted(files) + sorted(f for n, f in from_dirs.items() if n not in names)
+
+
 def import_annotations(
     label_files: list[str | os.PathLike],
     identities: list[str],
@@ -260,7 +285,7 @@ def import_annotations(
     """Validate all labels and write the COCO train/val datasets and their images."""
     if len(set(identities)) != len(identities) or not identities:
         raise EthoflowError(f"identities must be distinct names, got {identities}")
-    frames = load_labels(label_files, identities)
+    frames = load_labels(resolve_label_inputs(label_files), identities)
     split = {lf.name: split_of(lf.name, val_fraction) for lf in frames}
     if val_fraction > 0 and len(frames) >= 2 and "val" not in split.values():
         first = min(split, key=lambda n: hashlib.sha1(n.encode()).hexdigest())

@@ -135,3 +135,23 @@ def test_coco_input_round_trips(labels, tmp_path):
     (coco_dir / "set.coco.json").write_text(json.dumps(coco))
     with pytest.raises(AnnotationError, match="appears twice"):
         import_annotations([coco_dir / "set.coco.json"], IDS, **outputs(tmp_path / "3"))
+
+
+def test_a_labelled_file_replaces_the_bootstrapped_one_of_its_frame(labels, tmp_path):
+    """Folders (masks bootstrapped from keypoints) give their *.json; a labels-folder file with the
+    same frame name wins, as a corrected review file must."""
+    from ethoflow.annotations import resolve_label_inputs
+
+    boot = tmp_path / "bootstrap"
+    shutil.copytree(labels, boot)
+    (boot / "bootstrap.csv").write_text("name\n")
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    first = sorted(labels.glob("*.json"))[0]
+    for f in labels.glob(first.stem + ".*"):  # the file and its image
+        shutil.copy(f, hand / f.name)
+    got = resolve_label_inputs([str(hand / first.name), str(boot)])
+    names = [p.split("/")[-1] for p in got]
+    assert len(names) == len(set(names)) == len(list(labels.glob("*.json")))
+    assert str(hand / first.name) in got and str(boot / first.name) not in got
+    assert not any(n.endswith(".csv") for n in names)

@@ -332,3 +332,110 @@ def test_summary_rows_carry_inference_speed_from_the_track_tables(tmp_path):
     df = metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
     assert pd.read_csv(tmp_path / "s.csv")["infer_fps"].tolist()[::2] == [15.0, 10.0]
     assert df["infer_fps"].isna().tolist() == [False, True, False]
+
+
+# ----------------------------------------------------------------------------------------------
+# centroid matching (keypoint truth), parts of a video, truth-free track description
+# ----------------------------------------------------------------------------------------------
+
+
+def points(rows: list[tuple[int, str, float, float]], source: str = "truth") -> pd.DataFrame:
+    """Mask-free track table from ``(frame, identity, cx, cy)``: what keypoint truth looks like."""
+    out = [
+        dict(
+            video="v",
+            model="truth" if source == "truth" else "m",
+            frame=f,
+            time_s=np.nan,
+            identity=i,
+            score=1.0,
+            x1=x - 5,
+            y1=y - 5,
+            x2=x + 5,
+            y2=y + 5,
+            cx=x,
+            cy=y,
+            area=0,
+            mask=None,
+            source=source,
+        )
+        for f, i, x, y in rows
+    ]
+    return pd.DataFrame(out, columns=T.COLUMNS)
+
+
+def test_centroid_gate_decides_matches():
+    truth = points([(f, "a", 100.0, 100.0) for f in range(4)])
+    # 30 px off inside a 50 px gate on frames 0-1; 60 px off (outside) on frames 2-3
+    pred = points([(f, "a", 130.0 if f < 2 else 160.0, 100.0) for f in range(4)], "detected")
+    r = metrics.evaluate_tracks(pred, truth, match="centroid", gate=50.0)
+    assert (r["misses"], r["false_positives"], r["num_objects"]) == (2, 2, 4)
+    assert r["mota"] == pytest.approx(0.0)
+    assert r["motp"] == pytest.approx(30 / 50)  # mean d / gate of the matches
+    # a wider gate takes them all
+    r = metrics.evaluate_tracks(pred, truth, match="centroid", gate=70.0)
+    assert r["mota"] == pytest.approx(1.0) and r["identity_accuracy"] == 1.0
+
+
+def test_centroid_matching_counts_identity_swaps():
+    truth = points([(f, i, x, 50.0) for f in range(10) for i, x in (("a", 20.0), ("b", 200.0))])
+    swap = {"a": "b", "b": "a"}
+    pred = points(
+        [
+            (f, swap[i] if f >= 5 else i, x + 3, 50.0)
+            for f in range(10)
+            for i, x in (("a", 20.0), ("b", 200.0))
+        ],
+        "detected",
+    )
+    r = metrics.evaluate_tracks(pred, truth, match="centroid", gate=50.0)
+    assert r["id_switches"] == 2
+    assert r["identity_accuracy"] == pytest.approx(0.5)
+    assert r["mota"] == pytest.approx(1 - 2 / 20)
+
+
+def test_centroid_mode_needs_no_masks_but_mask_mode_does():
+    truth = points([(0, "a", 10.0, 10.0)])
+    with pytest.raises(ValueError, match="mask"):
+        metrics.evaluate_tracks(truth.assign(source="detected").drop(columns="mask"), truth)
+    with pytest.raises(ValueError, match="gate"):
+        metrics.evaluate_tracks(truth, truth, match="centroid", gate=0)
+    with pytest.raises(ValueError, match="match mode"):
+        metrics.evaluate_tracks(truth, truth, match="nearest")
+
+
+def test_evaluate_video_splits_labelled_unlabelled_and_touching():
+    # two animals that touch on frames 6-9 (masks adjacent), the prediction loses mouse2 there
+    boxes = {
+        f: {"mouse1": (5, 5, 10, 10), "mouse2": (40 if f < 6 else 15, 5, 10, 10)} for f in range(N)
+    }
+    truth = table([(f, i, rect(*boxes[f][i])) for f in range(N) for i in boxes[f]], "truth")
+    pred = table(
+        [(f, i, rect(*boxes[f][i])) for f in range(N) for i in boxes[f] if f < 6 or i == "mouse1"]
+    )
+    r = metrics.evaluate_video(pred, truth, labelled_frames=[0, 1, 7])
+    assert (r["frames_labelled"], r["frames_unlabelled"], r["frames_touching"]) == (3, 7, 4)
+    assert r["misses_touching"] == 4 and r["num_objects_touching"] == 8
+    assert r["misses_labelled"] == 1 and r["misses_unlabelled"] == 3
+    assert r["misses"] == 4 and r["mota"] == pytest.approx(1 - 4 / 20)
+    # keypoint truth has no touching part
+    pts = points([(0, "a", 10.0, 10.0), (1, "a", 10.0, 10.0)])
+    r = metrics.evaluate_video(pts.assign(source="detected"), pts, [1], match="centroid")
+    assert r["frames_touching"] == 0 and r["mota_touching"] is None
+    assert r["mota_labelled"] == 1.0 and r["gate_px"] == 50.0
+
+
+def test_summary_rows_for_baselines_and_videos_without_truth(tmp_path):
+    t = truth_table().assign(source="detected", model="m")
+    # mouse2 detected on 5 of 10 frames; mouse1 area constant
+    t = t[(t["identity"] == "mouse1") | (t["frame"] < 5)]
+    T.write(t, tmp_path / "tracks" / "m" / "v.parquet")
+    T.write(t.assign(model="classical"), tmp_path / "tracks" / "classical" / "v.parquet")
+    files = [tmp_path / "tracks" / m / "v.parquet" for m in ("m", "classical")]
+    rows = metrics.summary_rows(
+        [], files, [], ["m"], ["v"], [], pairs=[("m", "v"), ("classical", "v")]
+    )
+    assert [(r["model"], r["kind"]) for r in rows] == [("m", "model"), ("classical", "classical")]
+    assert rows[0]["detection_rate"] == pytest.approx(15 / 20)
+    assert rows[0]["area_cv"] == pytest.approx(0.0)
+    assert rows[0]["has_truth"] is False and rows[0]["mota_unlabelled"] is None
