@@ -1,3 +1,4 @@
+import os
 import re
 import shutil
 import subprocess
@@ -111,9 +112,7 @@ def tiny_demo(tmp_path_factory):
 
 #: Real data beside the checkout (read-only, never copied into the repo); override with
 #: ETHOFLOW_SHARED_DATA. Tests that need it skip cleanly where it is absent.
-SHARED_DATA = Path(
-    __import__("os").environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data")
-)
+SHARED_DATA = Path(os.environ.get("ETHOFLOW_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
