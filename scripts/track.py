@@ -25,4 +25,11 @@ with step_logging(sm.log[0]) as logfh:
         progress=logfh,
     )
     tracktable.write(df, sm.output.tracks, stats=infer_stats(shards))
-    qa_track_table(df, sm.params.identities, sm.output.qa, settings=sm.params.qa)
+    qa_track_table(
+        df,
+        sm.params.identities,
+        sm.output.qa,
+        settings=sm.params.qa,
+        n_frames=probe["n_frames"],
+        video=sm.wildcards.video,
+    )
