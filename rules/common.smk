@@ -146,7 +146,8 @@ def truth_path(wildcards):
 @per_job
 def label_files(wildcards):
     """Every label file of every labelled video (each file is an input of its own), then the
-    folders of masks bootstrapped from keypoints (a labelled file of the same frame wins)."""
+    folders of masks bootstrapped from keypoints (a labelled file of the same frame wins).
+    """
     files = []
     for v in LABELLED:
         if DEMO:

@@ -32,11 +32,7 @@ rule report:
         truth=[truth_of(v) for v in WITH_TRUTH],
         bootstrap=[f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS],
         qa=["results/qa/labels.parquet"]
-        + [
-            f"results/qa/tracks/{m}/{v}.parquet"
-            for v in VIDEOS
-            for m in MODELS
-        ],
+        + [f"results/qa/tracks/{m}/{v}.parquet" for v in VIDEOS for m in MODELS],
         train_logs=expand("results/models/{model}/train_log.csv", model=MODELS),
         overlays=expand(
             "results/report/overlays/{model}/{video}.mp4",

@@ -64,6 +64,7 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
     jobs = planned_jobs(wd, *CFG)
     assert jobs == {
         "import_annotations": 1,
+        "qa_labels": 1,
         "train": 2,  # maskrcnn, yolact
         "infer_shard": 12,  # 2 models x 3 videos x 2 shards
         "track": 6,
@@ -71,6 +72,7 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
         "evaluate_tracks": 6,
         "summarize": 1,
         "overlay": 2,
+        "review_tracks": 2,  # the overlay video's review queue, per model
         "report": 1,
         "all": 1,
     }

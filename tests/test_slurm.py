@@ -239,6 +239,7 @@ def test_editing_one_label_submits_only_the_jobs_it_affects(cluster_run, slurm_e
     planned = planned_jobs(wd, *CFG)
     assert planned == {
         "import_annotations": 1,
+        "qa_labels": 1,
         "train": 1,
         "infer_shard": 6,
         "track": 3,
@@ -246,6 +247,7 @@ def test_editing_one_label_submits_only_the_jobs_it_affects(cluster_run, slurm_e
         "evaluate_tracks": 3,
         "summarize": 1,
         "overlay": 1,
+        "review_tracks": 1,
         "report": 1,
         "all": 1,
     }
