@@ -237,10 +237,13 @@ def _png_data_uri(fig) -> str:
 
 
 def _frame_size(*tables: pd.DataFrame) -> tuple[int, int] | None:
-    """(height, width) from the first mask found."""
+    """(height, width) from the first mask found (tables made from keypoints have none)."""
     for t in tables:
-        if t is not None and len(t):
-            size = t["mask"].iloc[0]["size"]
+        if t is None or not len(t):
+            continue
+        masks = t["mask"].dropna()
+        if len(masks):
+            size = masks.iloc[0]["size"]
             return int(size[0]), int(size[1])
     return None
 

@@ -283,3 +283,28 @@ def test_fmt():
     assert fmt("") == "\u2013"
     assert fmt(0.12345) == "0.123"
     assert fmt(3.0, integer=True) == "3"
+
+
+def test_figures_of_tables_without_masks_take_the_size_from_one_with_masks(tmp_path):
+    """Other tools' output and keypoint truth are centroids without masks: the figures still
+    draw them, in the frame size of a table that has masks, or without one at all."""
+    from ethoflow.report import timeline_figure, trajectory_figure
+
+    m = np.zeros((40, 60), bool)
+    m[5:15, 5:15] = True
+    rle = M.encode(m)
+    base = dict(video="v", time_s=0.0, score=1.0, x1=5.0, y1=5.0, x2=15.0, y2=15.0, area=0)
+    points = pd.DataFrame(
+        [dict(base, model="sleap", frame=f, identity="a", cx=10.0 + f, cy=10.0, mask=None,
+              source="detected") for f in range(5)]
+    )  # fmt: skip
+    masked = pd.DataFrame(
+        [dict(base, model="truth", frame=f, identity="a", cx=10.0, cy=10.0, mask=rle,
+              source="truth", area=100) for f in range(5)]
+    )  # fmt: skip
+    for truth in (masked, None):
+        for fig in (
+            trajectory_figure(points, truth, ["a"], "t"),
+            timeline_figure(points, truth, ["a"], "t", gate=5.0),
+        ):
+            assert fig.startswith("data:image/png;base64,")
