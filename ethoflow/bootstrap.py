@@ -647,6 +647,13 @@ def _check_frame(name: str, image, shape) -> np.ndarray:
     return image
 
 
+def _even(items: list, n: int) -> list:
+    """At most ``n`` of ``items``, evenly spread, first and last included."""
+    if len(items) <= n:
+        return list(items)
+    return [items[int(round(i))] for i in np.linspace(0, len(items) - 1, n)]
+
+
 def bootstrap_frames(
     frames: dict[str, np.ndarray],
     keypoints: dict[str, dict[str, np.ndarray]],
@@ -701,10 +708,8 @@ def bootstrap_frames(
             unit="frame",
         )
         names = list(frames)
-        drawn = set()
-        if overlays > 0 and names:
-            picks = np.linspace(0, len(names) - 1, min(int(overlays), len(names)))
-            drawn = {names[int(round(i))] for i in picks}
+        drawn = set(_even(names, int(overlays))) if overlays > 0 else set()
+        if drawn:
             (tmp / "overlays").mkdir()
         for name, image in bar:
             image = _check_frame(name, image, shape)
@@ -848,12 +853,6 @@ def _extracted_indices(frames_dir: Path) -> list[int]:
     if not isinstance(doc, dict) or not isinstance(doc.get("frames"), list):
         raise EthoflowError(f"{meta}: no `frames` list")
     return sorted(int(i) for i in doc["frames"])
-
-
-def _even(items: list, n: int) -> list:
-    if len(items) <= n:
-        return list(items)
-    return [items[int(round(i))] for i in np.linspace(0, len(items) - 1, n)]
 
 
 def bootstrap_video(

@@ -558,6 +558,11 @@ def _write_queue(folder: Path, queue: pd.DataFrame) -> None:
 # entry points
 
 
+def _limits(s: dict) -> dict:
+    """The thresholds of :func:`check` from the (completed) ``qa`` settings."""
+    return {k: s[k] for k in ("max_overlap", "area_ratio", "max_jump", "max_gap")}
+
+
 def qa_track_table(
     df: pd.DataFrame,
     identities: Sequence[str],
@@ -585,10 +590,7 @@ def qa_track_table(
     qa = check(
         df,
         identities,
-        max_overlap=s["max_overlap"],
-        area_ratio=s["area_ratio"],
-        max_jump=s["max_jump"],
-        max_gap=s["max_gap"],
+        **_limits(s),
         frames=frames,
         video=video,
     )
@@ -666,10 +668,7 @@ def qa_labels(
     qa = check(
         table,
         identities,
-        max_overlap=s["max_overlap"],
-        area_ratio=s["area_ratio"],
-        max_jump=s["max_jump"],
-        max_gap=s["max_gap"],
+        **_limits(s),
         frames=all_frames,
     )
     queue = worst_first(qa, s["review_limit"])

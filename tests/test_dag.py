@@ -23,10 +23,19 @@ def test_demo_dag_produces_every_output(workflow):
     wd = workflow
     summary = pd.read_csv(wd / "results/metrics/summary.csv")
     assert sorted(zip(summary["model"], summary["video"])) == [
-        (m, v) for m in ("maskrcnn", "yolact") for v in ("demo_a", "demo_b", "demo_c")
+        (m, v) for m in ("classical", "maskrcnn", "yolact") for v in ("demo_a", "demo_b", "demo_c")
     ]
     assert summary["mota"].notna().all() and summary["idf1"].notna().all()
-    assert (summary["infer_fps"] > 0).all()
+    models = summary[summary["kind"] == "model"]
+    assert (models["infer_fps"] > 0).all()
+    assert (summary.loc[summary["kind"] == "classical", "model"] == "classical").all()
+    # the parts of each video: frames where truth animals touch are scored on their own
+    assert (summary["frames_touching"] > 0).all()
+    assert (summary["num_objects_touching"] > 0).all()
+    for m in ("maskrcnn", "yolact"):
+        assert (wd / f"results/qa/tracks/{m}/demo_c.parquet").exists()
+        assert (wd / f"results/qa/review/{m}/demo_c/queue.csv").exists()
+    assert (wd / "results/qa/review/labels/queue.csv").exists()
     assert not summary.loc[summary["video"] == "demo_c", "labelled"].any()
     assert pd.read_parquet(wd / "results/metrics/summary.parquet").shape == summary.shape
     for v in ("demo_a", "demo_b", "demo_c"):

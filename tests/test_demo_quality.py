@@ -5,6 +5,10 @@ import pytest
 
 from .conftest import copy_workflow, run_snakemake
 
+#: Share of the animals in touching frames that are missed (measured in the README's run).
+MODEL_MISSED_TOUCHING = 0.05
+CLASSICAL_MISSED_TOUCHING = 0.2
+
 
 @pytest.mark.slow
 @pytest.mark.dag
@@ -29,10 +33,20 @@ def test_full_demo_reaches_mota_and_idf1_of_0_9_on_every_video_for_both_families
         ].to_string()
     )
     assert sorted(zip(summary["model"], summary["video"])) == [
-        (m, v) for m in ("maskrcnn", "yolact") for v in ("demo_a", "demo_b", "demo_c")
+        (m, v) for m in ("classical", "maskrcnn", "yolact") for v in ("demo_a", "demo_b", "demo_c")
     ]
-    assert (summary["mota"] >= 0.90).all(), summary
-    assert (summary["idf1"] >= 0.90).all(), summary
+    models = summary[summary["kind"] == "model"]
+    assert (models["mota"] >= 0.90).all(), summary
+    assert (models["idf1"] >= 0.90).all(), summary
+    # Where animals touch, the models split them and keep every identity present; the classical
+    # baseline sees one blob there and loses animals for whole stretches.
+    missed = summary["misses_touching"] / summary["num_objects_touching"]
+    cols = ["model", "video", "frames_touching", "misses_touching", "missed_touching"]
+    print(summary.assign(missed_touching=missed)[cols].to_string())
+    assert (summary["frames_touching"] >= 20).all(), summary
+    assert (missed[models.index] <= MODEL_MISSED_TOUCHING).all(), missed
+    classical = summary.index[summary["model"] == "classical"]
+    assert (missed[classical] >= CLASSICAL_MISSED_TOUCHING).all(), missed
     html = (wd / "results/report/index.html").read_text()
     assert "demo_c" in html and "HOTA" in html and "inference frames/s" in html
     assert "overlays/yolact/demo_c.mp4" in html and "overlays/maskrcnn/demo_c.mp4" in html
