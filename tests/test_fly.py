@@ -36,8 +36,10 @@ FLY_CI = {
     },
     "report": {"overlay_videos": ["fly"], "overlay_max_frames": 100},
 }
-#: What the CI-size run must reach (see the test for why these floors).
-FLOOR = {"mota": 0.9, "idf1": 0.9, "identity_accuracy": 0.9}
+#: What the CI-size run must reach. Measured: 1.000 for all three (160 iterations, 108 s of
+#: training); the full clip with 100 frames also scores 1.000. 0.98 allows 16 of the slice's 800
+#: animal-frames to go wrong; a model that learned nothing scores MOTA <= 0.
+FLOOR = {"mota": 0.98, "idf1": 0.98, "identity_accuracy": 0.98}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def test_fly_clip_slice_is_tracked_and_scored_beside_sleap_and_the_classical_bas
     assert len(boot) == 2 * len(picked)
     assert boot["keypoints_inside"].mean() > 0.95
     # Floors at CI size (24 labelled frames of a 256 px copy, 160 iterations from scratch; the
-    # full clip with 100 frames is in the README): a model that learned nothing scores MOTA <= 0.
+    # full clip with 100 frames is in the README).
     mrcnn = s.loc["maskrcnn"]
     assert mrcnn["mota"] >= FLOOR["mota"], mrcnn
     assert mrcnn["idf1"] >= FLOOR["idf1"], mrcnn
