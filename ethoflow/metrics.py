@@ -504,11 +504,26 @@ def coco_eval(gt_coco: dict, detections: list[dict], iou_type: str = "segm") -> 
 # ----------------------------------------------------------------------------------------------
 
 
+_TEXT_COLUMNS = ("model", "video", "kind", "match")
+
+
 def write_summary(
     rows: list[dict], csv_path: str | os.PathLike, parquet_path: str | os.PathLike
 ) -> pd.DataFrame:
-    """Write metric rows as CSV and Parquet (each atomically); columns ``model, video, ...``."""
+    """Write metric rows as CSV and Parquet (each atomically); columns ``model, video, ...``.
+
+    A metric column holding numbers and None (a metric that is undefined for some rows, or for
+    all of them: identity accuracy without a single match) is float64 with NaN, so the Parquet
+    schema does not depend on which rows happen to be there."""
     df = pd.DataFrame(rows)
+    for c in df.columns:
+        if c in _TEXT_COLUMNS or df[c].dtype != object:
+            continue
+        values = df[c].tolist()
+        if all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+        ):
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     first = [c for c in ("model", "video") if c in df.columns]
     df = df[first + [c for c in df.columns if c not in first]]
     with atomic_path(csv_path) as tmp:

@@ -30,8 +30,9 @@ def test_demo_dag_produces_every_output(workflow):
     assert (models["infer_fps"] > 0).all()
     assert (summary.loc[summary["kind"] == "classical", "model"] == "classical").all()
     # the parts of each video: frames where truth animals touch are scored on their own
-    assert (summary["frames_touching"] > 0).all()
-    assert (summary["num_objects_touching"] > 0).all()
+    assert summary["frames_touching"].notna().all()
+    touching = summary[summary["frames_touching"] > 0]
+    assert len(touching) >= 3 and (touching["num_objects_touching"] > 0).all()
     for m in ("maskrcnn", "yolact"):
         assert (wd / f"results/qa/tracks/{m}/demo_c.parquet").exists()
         assert (wd / f"results/qa/review/{m}/demo_c/queue.csv").exists()
@@ -78,7 +79,9 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
         "infer_shard": 12,  # 2 models x 3 videos x 2 shards
         "track": 6,
         "evaluate_coco": 2,
-        "evaluate_tracks": 6,
+        # 2 models x 3 videos, and the classical baseline's 3: its labelled/unlabelled parts
+        # read which frames the dataset holds
+        "evaluate_tracks": 9,
         "summarize": 1,
         "overlay": 2,
         "review_tracks": 2,  # the overlay video's review queue, per model

@@ -309,6 +309,26 @@ def test_write_summary(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "s.csv", "s.parquet"]
 
 
+def test_summary_metric_columns_are_float_whichever_rows_are_there(tmp_path):
+    """A metric that is None in every row (no match at all: identity accuracy) is still a float
+    column, so summaries of different runs compare column by column."""
+    rows = [
+        {"model": "m", "video": "v1", "identity_accuracy": None, "id_switches": 2, "match": None},
+        {
+            "model": "m",
+            "video": "v2",
+            "identity_accuracy": None,
+            "id_switches": None,
+            "match": None,
+        },
+    ]
+    metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
+    back = pd.read_parquet(tmp_path / "s.parquet")
+    assert back["identity_accuracy"].dtype == "float64" and back["identity_accuracy"].isna().all()
+    assert back["id_switches"].dtype == "float64" and back["id_switches"][0] == 2
+    assert back["model"].tolist() == ["m", "m"]
+
+
 def test_summary_rows_carry_inference_speed_from_the_track_tables(tmp_path):
     tracks = tmp_path / "tracks" / "m"
     T.write(
