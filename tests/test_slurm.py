@@ -226,7 +226,9 @@ def test_cluster_results_equal_a_local_run(cluster_run, tiny_reference):
     keep = [c for c in ours.columns if not TIMING.search(c)]
     assert list(ours["model"].unique()) == ["maskrcnn"] and len(ours) == 3
     assert list(local.columns) == list(ours.columns)
-    pd.testing.assert_frame_equal(ours[keep], local[keep])
+    # values, not dtypes: the local summary also holds the classical baseline's rows, whose
+    # missing inference figures make those columns float there
+    pd.testing.assert_frame_equal(ours[keep], local[keep], check_dtype=False)
     assert (wd / "results/report/index.html").stat().st_size > 0
 
 
