@@ -53,7 +53,7 @@ from scipy.optimize import linear_sum_assignment
 
 from . import masks as M
 from . import video as V
-from .bootstrap import POLARITIES, background_model, foreground
+from .bootstrap import POLARITIES, _grey, background_model, foreground
 from .io import EthoflowError
 from .tracktable import COLUMNS, row_from_mask
 
@@ -63,12 +63,6 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = [c for c in COLUMNS if c not in ("video", "model", "time_s")]
 #: Background percentile per polarity when ``background_percentile`` is not given.
 DEFAULT_PERCENTILE = {"light": 10.0, "dark": 90.0, "auto": 50.0}
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 3:
-        return cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
-    return image
 
 
 def _floor(background: np.ndarray) -> np.ndarray:
