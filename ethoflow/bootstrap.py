@@ -54,7 +54,6 @@ from .io import EthoflowError, atomic_dir, write_json
 
 log = logging.getLogger(__name__)
 
-_LABELME_VERSION = "5.4.1"
 POLARITIES = ("auto", "dark", "light")
 _CONN8 = np.ones((3, 3), bool)
 
@@ -255,12 +254,15 @@ def _clean(mask: np.ndarray, min_area: int, open_px: int, close_px: int) -> np.n
     if close_px > 0:
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, _disk(close_px))
     m = ndi.binary_fill_holes(m)
-    if min_area > 0:
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
-        keep = np.zeros(n, bool)
-        keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
-        m = keep[lab]
-    return m.astype(bool)
+    return large_components(m, min_area) if min_area > 0 else m.astype(bool)
+
+
+def large_components(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """``mask`` (bool HxW) without its 8-connected components under ``min_area`` px."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[lab]
 
 
 def foreground(
@@ -600,7 +602,7 @@ def write_labelme(
     ``imagePath`` is ``image_path`` relative to ``dest``'s folder; identities in sorted order;
     empty masks are left out. ``image_shape``: (height, width[, channels]).
     """
-    from .demo import labelme_shapes
+    from .demo import labelme_doc, labelme_shapes
 
     dest = Path(dest)
     h, w = int(image_shape[0]), int(image_shape[1])
@@ -615,16 +617,7 @@ def write_labelme(
         if m.any():
             items.append((idn, m))
     rel = os.path.relpath(os.path.abspath(image_path), os.path.abspath(dest.parent))
-    doc = {
-        "version": _LABELME_VERSION,
-        "flags": {},
-        "shapes": labelme_shapes(items),
-        "imagePath": Path(rel).as_posix(),
-        "imageData": None,
-        "imageHeight": h,
-        "imageWidth": w,
-    }
-    write_json(doc, dest)
+    write_json(labelme_doc(labelme_shapes(items), Path(rel).as_posix(), h, w), dest)
 
 
 def _write_png(image: np.ndarray, dest: Path) -> None:

@@ -53,7 +53,7 @@ from scipy.optimize import linear_sum_assignment
 
 from . import masks as M
 from . import video as V
-from .bootstrap import POLARITIES, _grey, background_model, foreground
+from .bootstrap import POLARITIES, _grey, background_model, foreground, large_components
 from .io import EthoflowError
 from .tracktable import COLUMNS, row_from_mask
 
@@ -90,7 +90,7 @@ def still_animals(
     out = np.zeros(background.shape, bool)
     ring_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
     for s in sign:
-        core = _components(s * diff > diff_threshold, min_area)
+        core = large_components(s * diff > diff_threshold, min_area)
         if not core.any():
             continue
         weak = (s * diff > diff_threshold / 2) | core
@@ -129,13 +129,6 @@ def estimate_background(
             log.info("background: %d px of still animals painted over", int(still.sum()))
             bg = cv2.inpaint(bg, still.astype(np.uint8), 3, cv2.INPAINT_TELEA)
     return bg
-
-
-def _components(mask: np.ndarray, min_area: int) -> np.ndarray:
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
-    return keep[lab]
 
 
 def find_blobs(fg: np.ndarray, min_area: int) -> tuple[np.ndarray, list[int], np.ndarray]:

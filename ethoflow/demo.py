@@ -513,6 +513,22 @@ def _polygon_area(p: list[float]) -> float:
     return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
+def labelme_doc(
+    shapes: list[dict], image_path: str, height: int, width: int, image_data: str | None = None
+) -> dict:
+    """A LabelMe file's content: ``shapes`` (from :func:`labelme_shapes`) on the image at
+    ``image_path`` (relative to the file), ``image_data`` the image base64-embedded or None."""
+    return {
+        "version": _LABELME_VERSION,
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image_path,
+        "imageData": image_data,
+        "imageHeight": int(height),
+        "imageWidth": int(width),
+    }
+
+
 def labelme_shapes(
     masks_back_to_front: list[tuple[str, np.ndarray]],
     tolerance: float = 1.0,
@@ -677,15 +693,7 @@ def make_demo_video(
                 [(identities[i], M.decode(g.at[identities[i], "mask"])) for i in orders[f]],
                 group_ids=group_ids,
             )
-            doc = {
-                "version": _LABELME_VERSION,
-                "flags": {},
-                "shapes": shapes,
-                "imagePath": f"{stem}.png",
-                "imageData": None,
-                "imageHeight": int(img.shape[0]),
-                "imageWidth": int(img.shape[1]),
-            }
+            doc = labelme_doc(shapes, f"{stem}.png", img.shape[0], img.shape[1])
             (Path(tmp_labels) / f"{stem}.json").write_text(json.dumps(doc, indent=2) + "\n")
         log.info("demo %s: %d labelled frames written to %s", name, len(labelled), labels_dir)
     log.info("demo %s: done in %.1f s", name, time.perf_counter() - t0)

@@ -38,7 +38,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
-from pycocotools import mask as mask_utils
 
 from . import masks as M
 from . import tracktable
@@ -48,8 +47,6 @@ from .frames import frame_name
 from .io import EthoflowError, atomic_dir, atomic_path
 
 log = logging.getLogger(__name__)
-
-_LABELME_VERSION = "5.4.1"
 
 #: Check name -> what it flags, and what ``value`` and ``limit`` hold.
 CHECKS = {
@@ -200,14 +197,6 @@ def _rows(t: pd.DataFrame, idx, check: str, value, limit, detail, identity=None)
     )
 
 
-def _coco_rle(rle: dict) -> dict:
-    counts = rle["counts"]
-    return {
-        "size": [int(s) for s in rle["size"]],
-        "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-    }
-
-
 def _overlap(t: pd.DataFrame, identities: Sequence[str], max_overlap: float) -> pd.DataFrame:
     """IoU of every pair of identities in one frame whose boxes intersect."""
     n = len(t)
@@ -240,18 +229,10 @@ def _overlap(t: pd.DataFrame, identities: Sequence[str], max_overlap: float) -> 
         & (np.minimum(y2[ia], y2[ib]) > np.maximum(y1[ia], y1[ib]))
     )
     ia, ib = ia[keep], ib[keep]
-    cache: dict[int, dict] = {}
-
-    def coco(i: int) -> dict:
-        if i not in cache:
-            cache[i] = _coco_rle(masks[i])
-        return cache[i]
-
     ious = np.zeros(len(ia))
     for k, (a, b) in enumerate(zip(ia.tolist(), ib.tolist())):
-        ra, rb = coco(a), coco(b)
-        if ra["size"] == rb["size"]:
-            ious[k] = float(np.asarray(mask_utils.iou([ra], [rb], [0])).ravel()[0])
+        if list(masks[a]["size"]) == list(masks[b]["size"]):
+            ious[k] = M.iou_matrix([masks[a]], [masks[b]])[0, 0]
     flag = ious > max_overlap
     ia, ib, ious = ia[flag], ib[flag], ious[flag]
     rank = {name: i for i, name in enumerate(identities)}
@@ -502,7 +483,7 @@ def write_review_frame(
     of ``instances`` (identity, RLE) as polygons. An identity given twice keeps both instances
     (different group ids): LabelMe shows both and the loader refuses the file until one is
     removed."""
-    from .demo import labelme_shapes
+    from .demo import labelme_doc, labelme_shapes
 
     folder = Path(folder)
     image = np.asarray(image)
@@ -538,15 +519,7 @@ def write_review_frame(
         shapes += labelme_shapes([(identity, m)], group_ids={identity: gid})
     png = _png_bytes(image)
     (folder / f"{name}.png").write_bytes(png)
-    doc = {
-        "version": _LABELME_VERSION,
-        "flags": {},
-        "shapes": shapes,
-        "imagePath": f"{name}.png",
-        "imageData": base64.b64encode(png).decode("ascii"),
-        "imageHeight": int(h),
-        "imageWidth": int(w),
-    }
+    doc = labelme_doc(shapes, f"{name}.png", h, w, base64.b64encode(png).decode("ascii"))
     (folder / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
