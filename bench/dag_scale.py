@@ -10,12 +10,17 @@ rules, no functions, params or resources), so the figure can be read against wha
 itself needs per job on this machine; it prints the ratio.
 
     .venv/bin/python bench/dag_scale.py [--videos 1000] [--shards 10] [--models maskrcnn,yolact]
+                                        [--repeat 1]
+
+Planning times on a shared machine vary by about 20% from run to run: with ``--repeat N`` both
+plans run N times, alternately, and the figures are the medians (each run is printed too).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,6 +98,7 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=1000)
     ap.add_argument("--shards", type=int, default=10)
     ap.add_argument("--models", default="maskrcnn,yolact")
+    ap.add_argument("--repeat", type=int, default=1, help="plan each N times; report medians")
     args = ap.parse_args()
     snakemake = Path(sys.executable).parent / "snakemake"
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +121,6 @@ def main() -> None:
             "--cores",
             "2",
         ]
-        seconds, jobs, out = plan(cmd)
         ref = work / "reference"
         ref.mkdir()
         (ref / "placeholder.mp4").write_bytes(b"")
@@ -123,11 +128,24 @@ def main() -> None:
             REFERENCE.format(videos=args.videos, shards=args.shards, models=args.models.split(","))
         )
         ref_cmd = [str(snakemake), "-n", "--quiet", "rules", "--directory", str(ref)]
-        ref_seconds, ref_jobs, _ = plan([*ref_cmd, "--snakefile", str(ref / "Snakefile"), "-c2"])
+        ref_cmd += ["--snakefile", str(ref / "Snakefile"), "-c2"]
+        times, ref_times = [], []
+        for _ in range(args.repeat):
+            seconds, jobs, out = plan(cmd)
+            ref_seconds, ref_jobs, _ = plan(ref_cmd)
+            times.append(seconds)
+            ref_times.append(ref_seconds)
+        seconds, ref_seconds = statistics.median(times), statistics.median(ref_times)
+    version = subprocess.run([str(snakemake), "--version"], capture_output=True, text=True)
+    print(f"snakemake {version.stdout.strip()}")
+    if args.repeat > 1:
+        print(f"runs (s): ethoflow {', '.join(f'{t:.1f}' for t in times)}")
+        print(f"          reference {', '.join(f'{t:.1f}' for t in ref_times)}")
     per_rule = dict(re.findall(r"^(infer_shard|track|train|probe)\s+(\d+)$", out, re.M))
     print(f"config: {args.videos} videos x {args.shards} shards x {args.models} ({t_cfg:.1f} s)")
     print(f"planned jobs: {jobs}  ({', '.join(f'{k} {v}' for k, v in per_rule.items())})")
-    print(f"planning wall time (snakemake -n, process start to exit): {seconds:.1f} s")
+    median = ", median" if args.repeat > 1 else ""
+    print(f"planning wall time (snakemake -n, process start to exit{median}): {seconds:.1f} s")
     if jobs:
         print(f"jobs planned per second: {jobs / seconds:.0f} ({1000 * seconds / jobs:.2f} ms/job)")
     if ref_jobs:

@@ -232,114 +232,170 @@ def test_cluster_results_equal_a_local_run(cluster_run, tiny_reference):
     assert (wd / "results/report/index.html").stat().st_size > 0
 
 
-def test_editing_one_label_submits_only_the_jobs_it_affects(cluster_run, slurm_env):
-    wd = cluster_run[0]
+# What editing one label of demo_a changes: the training set, so the model, and everything made
+# from the model. Not the demo videos, their probes or their frames.
+LABEL_EDIT_PLAN = {
+    "import_annotations": 1,
+    "qa_labels": 1,
+    "train": 1,
+    "infer_shard": 6,
+    "track": 3,
+    "evaluate_coco": 1,
+    "evaluate_tracks": 3,
+    "summarize": 1,
+    "overlay": 1,
+    "review_tracks": 1,
+    "report": 1,
+    "all": 1,
+}
+# what depends on one video's tracks beside its evaluation: its overlay and review queue (only
+# for the report's overlay videos), the summary and the report
+OVERLAY_VIDEOS = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())["report"][
+    "overlay_videos"
+]
+
+
+def run_cancelling(
+    wd: Path, env: dict, cfg: tuple, rule: str, ready=lambda: True
+) -> tuple[str | None, subprocess.CompletedProcess]:
+    """One snakemake run on the cluster (no retries) during which the first running SLURM job of
+    ``rule`` is ``scancel``-ed as soon as ``ready()`` holds; returns its job id and the run."""
+    cmd = cluster_cmd("--retries", "0", cfg=cfg)
+    with subprocess.Popen(
+        cmd, cwd=wd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as run:
+        cancelled = None
+        deadline = time.monotonic() + 300
+        while cancelled is None and time.monotonic() < deadline and run.poll() is None:
+            if ready():
+                cancelled = running_job(env, wd, rule)
+            time.sleep(0.2)
+        if cancelled:
+            subprocess.run(["scancel", cancelled], env=env, check=True)
+        log = run.communicate(timeout=600)[0]
+    assert cancelled, f"no running {rule} job was seen to cancel:\n{log[-4000:]}"
+    return cancelled, subprocess.CompletedProcess(cmd, run.returncode, log)
+
+
+def new_jobs(env: dict, wd: Path, since: str, seen: set[str]) -> pd.DataFrame:
+    """The SLURM jobs submitted from ``wd`` since ``since`` that are not in ``seen`` (then added
+    to it): sacct's -S also lists jobs that were still ending at that second."""
+    jobs = sacct(env, wd, since)
+    jobs = jobs[~jobs["jobid"].isin(seen)].reset_index(drop=True)
+    seen.update(jobs["jobid"])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def label_edit_runs(cluster_run, slurm_env):
+    """After the cluster run: one label of demo_a is edited, and the re-run meets the faults of a
+    busy cluster, each in a run of its own (all with --retries 0, checked one by one in sacct):
+
+    1. the retraining is ``scancel``-ed mid-way, once it has written a checkpoint;
+    2. the next run resumes the training from that checkpoint, and one inference shard is
+       ``scancel``-ed while it runs; everything that does not need that shard finishes;
+    3. the last run submits only that shard and what depends on it.
+
+    The training here is longer than the tiny one (40 iterations, a checkpoint every 10), so
+    there is a "mid-way" to kill it at; that adds no job to what the label edit re-runs."""
+    wd, env = cluster_run[0], slurm_env
     label = sorted((wd / "resources/demo/labels/demo_a").glob("*.json"))[0]
     doc = json.loads(label.read_text())
     doc["shapes"][0]["points"][0][0] += 1.0
     label.write_text(json.dumps(doc))
     planned = planned_jobs(wd, *CFG)
-    assert planned == {
-        "import_annotations": 1,
-        "qa_labels": 1,
-        "train": 1,
-        "infer_shard": 6,
-        "track": 3,
-        "evaluate_coco": 1,
-        "evaluate_tracks": 3,
-        "summarize": 1,
-        "overlay": 1,
-        "review_tracks": 1,
-        "report": 1,
-        "all": 1,
-    }
-    submit_and_check(wd, slurm_env, planned)  # no demo, probe or frame job
-
-
-def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(cluster_run, slurm_env):
-    wd = cluster_run[0]
-    shards = [wd / f"results/detections/maskrcnn/demo_b/shard-{k}.parquet" for k in (0, 1)]
-    # both shards of one video run again (as after a new model), and then what depends on them
-    force = ("--forcerun", *(str(s.relative_to(wd)) for s in shards))
-    assert planned_jobs(wd, *CFG, *force) == {
-        "infer_shard": 2,
-        "track": 1,
-        "evaluate_tracks": 1,
-        "summarize": 1,
-        "report": 1,
-        "all": 1,
-    }
-    since = now()
-    cmd = cluster_cmd("--retries", "0", *force)
-    with subprocess.Popen(
-        cmd, cwd=wd, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as run:
-        cancelled = None
-        deadline = time.monotonic() + 300
-        while cancelled is None and time.monotonic() < deadline and run.poll() is None:
-            cancelled = running_job(slurm_env, wd, "infer_shard")
-            time.sleep(0.2)
-        if cancelled:
-            subprocess.run(["scancel", cancelled], env=slurm_env, check=True)
-        log = run.communicate(timeout=600)[0]
-    assert cancelled, f"no shard job was seen in the queue:\n{log[-4000:]}"
-    assert run.returncode != 0
-    jobs = sacct(slurm_env, wd, since)
-    states = jobs.set_index("jobid")["state"]
-    assert states[cancelled].startswith("CANCELLED")
-    # only that shard failed: the other one finished, and nothing that needs both was submitted
-    assert submitted(jobs) == {"infer_shard": 2}
-    assert sorted(jobs["state"].str.split().str[0]) == ["CANCELLED", "COMPLETED"]
-    assert sum(s.exists() for s in shards) == 1
-
-    planned = planned_jobs(wd, *CFG)
-    assert planned == {
-        "infer_shard": 1,
-        "track": 1,
-        "evaluate_tracks": 1,
-        "summarize": 1,
-        "report": 1,
-        "all": 1,
-    }
-    submit_and_check(wd, slurm_env, planned)
-    assert all(s.exists() for s in shards)
-
-
-def test_training_killed_midway_resumes_from_its_checkpoint(cluster_run, slurm_env):
-    wd = cluster_run[0]
-    # a longer training than the tiny one, so there is a "mid-way" to kill it at
     longer = {"model_settings": {"maskrcnn": {"train": {"iterations": 40, "checkpoint_every": 10}}}}
     (wd / "longer.yaml").write_text(yaml.safe_dump(longer))
+    cfg = (*CFG, "longer.yaml")  # one --configfile: a second one would replace the first
+    out = {"wd": wd, "planned": planned, "planned_longer": planned_jobs(wd, *cfg)}
     model = wd / "results/models/maskrcnn/model.pt"
     ckpt = wd / "results/checkpoints/maskrcnn/resume.pt"
-    cfg = (*CFG, "longer.yaml")  # one --configfile: a second one would replace the first
-    target = str(model.relative_to(wd))
-    cmd = cluster_cmd("--retries", "0", target, cfg=cfg)
-    since = now()
-    with subprocess.Popen(
-        cmd, cwd=wd, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as run:
-        deadline = time.monotonic() + 300
-        while not ckpt.exists() and time.monotonic() < deadline and run.poll() is None:
-            time.sleep(0.2)
-        assert ckpt.exists(), "no checkpoint was written"
-        killed = running_job(slurm_env, wd, "train")
-        assert killed, "the training job is not running"
-        subprocess.run(["scancel", killed], env=slurm_env, check=True)
-        log = run.communicate(timeout=300)[0]
-    assert run.returncode != 0, log[-4000:]
-    assert not model.exists() and ckpt.exists()
-    killed_at = torch.load(ckpt, map_location="cpu", weights_only=True)["iteration"]
-    assert 10 <= killed_at < 40
+    seen: set[str] = set()
 
-    submit(wd, slurm_env, target, cfg=cfg)
-    jobs = sacct(slurm_env, wd, since)
-    assert list(jobs["rule"]) == ["train", "train"]
-    assert jobs["state"].iloc[0].startswith("CANCELLED") and jobs["state"].iloc[1] == "COMPLETED"
-    extra = torch.load(model, map_location="cpu", weights_only=True)["extra"]
-    assert extra["resumed_at"] == killed_at and extra["iterations"] == 40
-    assert list(pd.read_csv(wd / "results/models/maskrcnn/train_log.csv")["iteration"]) == list(
-        range(1, 41)
+    since = now()
+    out["killed"], out["run1"] = run_cancelling(wd, env, cfg, "train", ready=ckpt.exists)
+    out["jobs1"] = new_jobs(env, wd, since, seen)
+    out["model_after_kill"] = model.exists()
+    out["killed_at"] = torch.load(ckpt, map_location="cpu", weights_only=True)["iteration"]
+
+    since = now()
+    out["cancelled"], out["run2"] = run_cancelling(wd, env, cfg, "infer_shard")
+    out["jobs2"] = new_jobs(env, wd, since, seen)
+    out["shards2"] = sorted(
+        f"{s.parent.name}/{s.stem}"
+        for s in wd.glob("results/detections/maskrcnn/*/shard-*.parquet")
     )
+    out["planned3"] = planned_jobs(wd, *cfg)
+
+    since = now()
+    submit(wd, env, cfg=cfg)
+    out["jobs3"] = new_jobs(env, wd, since, seen)
+    out["planned_after"] = planned_jobs(wd, *cfg)
+    return out
+
+
+def test_editing_one_label_submits_only_the_jobs_it_affects(label_edit_runs):
+    r = label_edit_runs
+    assert r["planned"] == LABEL_EDIT_PLAN
+    assert r["planned_longer"] == LABEL_EDIT_PLAN  # the longer training re-runs nothing more
+    # over the three runs, sacct shows exactly the affected jobs, plus the killed training and
+    # the cancelled shard submitted once more: no demo, probe or frame job
+    total = Counter()
+    for k in ("jobs1", "jobs2", "jobs3"):
+        total.update(submitted(r[k]))
+    expected = Counter(expected_submissions(LABEL_EDIT_PLAN))
+    expected.update({"train": 1, "infer_shard": 1})
+    assert dict(total) == dict(expected)
+    assert r["planned_after"] == {}  # nothing is left to do
+
+
+def test_training_killed_midway_resumes_from_its_checkpoint(label_edit_runs):
+    r = label_edit_runs
+    wd, jobs1 = r["wd"], r["jobs1"]
+    assert r["run1"].returncode != 0
+    # the killed run submitted the label import and QA, and the training: nothing after it
+    assert submitted(jobs1) == {"import_annotations": 1, "qa_labels": 1, "train": 1}
+    states = jobs1.set_index("jobid")["state"]
+    assert states[r["killed"]].startswith("CANCELLED")
+    assert (states.drop(r["killed"]) == "COMPLETED").all()
+    assert not r["model_after_kill"]
+    assert 10 <= r["killed_at"] < 40
+    # the next run's training went on from that checkpoint, to the end
+    train2 = r["jobs2"][r["jobs2"]["rule"] == "train"]
+    assert list(train2["state"]) == ["COMPLETED"]
+    extra = torch.load(
+        wd / "results/models/maskrcnn/model.pt", map_location="cpu", weights_only=True
+    )["extra"]
+    assert extra["resumed_at"] == r["killed_at"] and extra["iterations"] == 40
+    log_csv = pd.read_csv(wd / "results/models/maskrcnn/train_log.csv")
+    assert list(log_csv["iteration"]) == list(range(1, 41))
     assert "resuming from" in (wd / "logs/train/maskrcnn.log").read_text()
-    assert not ckpt.exists()
+    assert not (wd / "results/checkpoints/maskrcnn/resume.pt").exists()
+
+
+def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(label_edit_runs):
+    r = label_edit_runs
+    wd, jobs2 = r["wd"], r["jobs2"]
+    assert r["run2"].returncode != 0
+    states = jobs2.set_index("jobid")["state"]
+    assert states[r["cancelled"]].startswith("CANCELLED")
+    # only that shard failed: every other job of the run COMPLETED
+    assert (states.drop(r["cancelled"]) == "COMPLETED").all(), jobs2
+    shard_job = jobs2.set_index("jobid").loc[r["cancelled"]]
+    assert shard_job["rule"] == "infer_shard"
+    all_shards = {f"{v}/shard-{k}" for v in ("demo_a", "demo_b", "demo_c") for k in (0, 1)}
+    assert len(r["shards2"]) == 5  # of 6: the cancelled one is missing
+    ((video, _),) = [m.split("/") for m in all_shards - set(r["shards2"])]
+    # what needs that shard was not submitted; what does not, was
+    downstream = {"track": 1, "evaluate_tracks": 1, "summarize": 1, "report": 1}
+    if video in OVERLAY_VIDEOS:
+        downstream.update(overlay=1, review_tracks=1)
+    expected2 = Counter(expected_submissions(LABEL_EDIT_PLAN))
+    expected2.subtract(downstream)
+    expected2.subtract({"import_annotations": 1, "qa_labels": 1})  # done in the killed run
+    assert submitted(jobs2) == {k: n for k, n in expected2.items() if n}
+    # the re-run plans exactly that shard and what depends on it, and sacct shows just those
+    assert r["planned3"] == {"infer_shard": 1, **downstream, "all": 1}
+    assert submitted(r["jobs3"]) == expected_submissions(r["planned3"])
+    assert (r["jobs3"]["state"] == "COMPLETED").all(), r["jobs3"]
+    assert len(list(wd.glob("results/detections/maskrcnn/*/shard-*.parquet"))) == 6
