@@ -100,6 +100,8 @@ def main() -> None:
     ap.add_argument("--models", default="maskrcnn,yolact")
     ap.add_argument("--repeat", type=int, default=1, help="plan each N times; report medians")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1, not {args.repeat}")
     snakemake = Path(sys.executable).parent / "snakemake"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

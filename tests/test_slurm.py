@@ -137,16 +137,6 @@ def expected_submissions(planned: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def submit_and_check(wd: Path, env: dict, planned: dict[str, int]) -> pd.DataFrame:
-    """Run through SLURM; exactly the planned jobs were submitted, and every one COMPLETED."""
-    since = now()
-    submit(wd, env)
-    jobs = sacct(env, wd, since)
-    assert submitted(jobs) == expected_submissions(planned)
-    assert (jobs["state"] == "COMPLETED").all(), jobs[jobs["state"] != "COMPLETED"]
-    return jobs
-
-
 def without_timing(obj):
     if isinstance(obj, dict):
         return {k: without_timing(v) for k, v in obj.items() if not TIMING.search(k)}
@@ -248,16 +238,16 @@ LABEL_EDIT_PLAN = {
     "report": 1,
     "all": 1,
 }
+_TINY = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
+DEMO_VIDEOS = list(_TINY["demo"]["videos"])
 # what depends on one video's tracks beside its evaluation: its overlay and review queue (only
 # for the report's overlay videos), the summary and the report
-OVERLAY_VIDEOS = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())["report"][
-    "overlay_videos"
-]
+OVERLAY_VIDEOS = _TINY["report"]["overlay_videos"]
 
 
 def run_cancelling(
     wd: Path, env: dict, cfg: tuple, rule: str, ready=lambda: True
-) -> tuple[str | None, subprocess.CompletedProcess]:
+) -> tuple[str, subprocess.CompletedProcess]:
     """One snakemake run on the cluster (no retries) during which the first running SLURM job of
     ``rule`` is ``scancel``-ed as soon as ``ready()`` holds; returns its job id and the run."""
     cmd = cluster_cmd("--retries", "0", cfg=cfg)
@@ -383,7 +373,7 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(label_edit_ru
     assert (states.drop(r["cancelled"]) == "COMPLETED").all(), jobs2
     shard_job = jobs2.set_index("jobid").loc[r["cancelled"]]
     assert shard_job["rule"] == "infer_shard"
-    all_shards = {f"{v}/shard-{k}" for v in ("demo_a", "demo_b", "demo_c") for k in (0, 1)}
+    all_shards = {f"{v}/shard-{k}" for v in DEMO_VIDEOS for k in (0, 1)}
     assert len(r["shards2"]) == 5  # of 6: the cancelled one is missing
     ((video, _),) = [m.split("/") for m in all_shards - set(r["shards2"])]
     # what needs that shard was not submitted; what does not, was
