@@ -55,7 +55,7 @@ from . import masks as M
 from . import video as V
 from .bootstrap import POLARITIES, _grey, background_model, foreground, large_components
 from .io import EthoflowError
-from .tracktable import COLUMNS, row_from_mask
+from .tracktable import COLUMNS, geometry
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,7 @@ def track_video(
     fill_still: bool = True,
     open_px: int = 1,
     close_px: int = 0,
+    n_frames: int | None = None,
 ) -> pd.DataFrame:
     """Track ``identities`` (largest animal first) through ``video`` with the classical baseline
     (see the module docstring). Returns one row per identity per frame where it was found, with
@@ -206,7 +207,7 @@ def track_video(
     percentile of the background model (None: by polarity, :data:`DEFAULT_PERCENTILE`).
     ``fill_still``: paint animals that never move out of the background. ``open_px``,
     ``close_px``: the foreground's opening and closing radii (a closing joins animals that
-    nearly touch).
+    nearly touch). ``n_frames``: the video's frame count, if known (None: counted here).
     """
     from tqdm import tqdm
 
@@ -217,8 +218,8 @@ def track_video(
     if not max_distance > 0:
         raise EthoflowError(f"{path}: max_distance must be > 0, got {max_distance}")
     t0 = time.perf_counter()
-    info = V.probe(path)
-    n = int(info["n_frames"])
+    # the frame count decodes the whole video: the workflow passes its probe's
+    n = int(V.probe(path)["n_frames"] if n_frames is None else n_frames)
     picks = np.unique(np.linspace(0, n - 1, min(int(background_frames), n)).round().astype(int))
     sampled = V.read_frames(path, picks.tolist())
     frames = [sampled[int(i)] for i in picks]
@@ -247,7 +248,7 @@ def track_video(
             bg,
             diff_threshold=diff_threshold,
             polarity=polarity,
-            min_area=min_area,
+            min_area=0,  # find_blobs drops the small components, in the same labelling pass
             open_px=open_px,
             close_px=close_px,
         )
@@ -256,14 +257,14 @@ def track_video(
         # hold an identity that has lost its animal once the animals are back in view.
         labels, cents = labels[:k], cents[:k]
         for i, b in sorted(link(cents, last_xy, last_frame, index, max_distance).items()):
-            rle = M.encode(lab == labels[b])
+            blob = lab == labels[b]
             rows.append(
                 dict(
                     frame=int(index),
                     identity=identities[i],
                     score=1.0,
-                    **row_from_mask(rle),
-                    mask=rle,
+                    **geometry(blob),
+                    mask=M.encode(blob),
                     source="detected",
                 )
             )

@@ -650,7 +650,7 @@ def make_demo_video(
                 writer.write(np.clip(canvas + 0.5, 0, 255).astype(np.uint8))
                 orders.append(scene.order())
                 for i, identity in enumerate(identities):
-                    rle = M.encode(label == i)
+                    mask = label == i
                     rows.append(
                         dict(
                             video=name,
@@ -659,8 +659,8 @@ def make_demo_video(
                             time_s=t / fps,
                             identity=identity,
                             score=1.0,
-                            **T.row_from_mask(rle),
-                            mask=rle,
+                            **T.geometry(mask),
+                            mask=M.encode(mask),
                             source="truth",
                         )
                     )

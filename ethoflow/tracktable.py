@@ -56,9 +56,13 @@ COLUMNS = [f.name for f in TRACK_SCHEMA]
 
 
 def row_from_mask(rle: dict) -> dict:
-    """Geometry columns (box, centroid, area) derived from a mask."""
-    m = M.decode(rle)
-    ys, xs = np.nonzero(m)
+    """Geometry columns (box, centroid, area) derived from a mask (RLE)."""
+    return geometry(M.decode(rle))
+
+
+def geometry(mask: np.ndarray) -> dict:
+    """Geometry columns (box, centroid, area) of a bool HxW mask."""
+    ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return dict(x1=np.nan, y1=np.nan, x2=np.nan, y2=np.nan, cx=np.nan, cy=np.nan, area=0)
     return dict(

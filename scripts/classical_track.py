@@ -12,9 +12,15 @@ sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:
     cfg = dict(sm.params.baselines)
     cfg.pop("classical", None)
-    df = track_video(sm.input.video, sm.params.identities, progress=logfh, **cfg)
-    fps = read_json(sm.input.probe)["fps"]
+    probe = read_json(sm.input.probe)
+    df = track_video(
+        sm.input.video,
+        sm.params.identities,
+        progress=logfh,
+        n_frames=probe["n_frames"],
+        **cfg,
+    )
     df["video"] = sm.wildcards.video
     df["model"] = "classical"
-    df["time_s"] = df["frame"] / fps
+    df["time_s"] = df["frame"] / probe["fps"]
     tracktable.write(df, sm.output[0])
