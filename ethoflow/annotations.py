@@ -187,15 +187,20 @@ def load_coco(path: str | os.PathLike, identities: list[str]) -> list[LabelledFr
     return frames
 
 
+def load_label_file(path: str | os.PathLike, identities: list[str]) -> list[LabelledFrame]:
+    """The labelled frames of one label file (``*.coco.json``: COCO; other ``*.json``:
+    LabelMe)."""
+    path = Path(path)
+    if path.name.endswith(".coco.json"):
+        return load_coco(path, identities)
+    return [load_labelme(path, identities)]
+
+
 def load_labels(files: list[str | os.PathLike], identities: list[str]) -> list[LabelledFrame]:
     """Load every label file (``*.json``: LabelMe; ``*.coco.json`` or COCO content: COCO)."""
     frames: dict[str, LabelledFrame] = {}
     for f in sorted(Path(p) for p in files):
-        if f.name.endswith(".coco.json"):
-            loaded = load_coco(f, identities)
-        else:
-            loaded = [load_labelme(f, identities)]
-        for lf in loaded:
+        for lf in load_label_file(f, identities):
             if lf.name in frames:
                 raise AnnotationError(
                     f, None, f"frame {lf.name} is labelled twice (also in {frames[lf.name].source})"

@@ -42,7 +42,7 @@ from PIL import Image
 from . import masks as M
 from . import tracktable
 from . import video as V
-from .annotations import load_coco, load_labelme, resolve_label_inputs
+from .annotations import load_label_file, resolve_label_inputs
 from .frames import frame_name
 from .io import EthoflowError, atomic_dir, atomic_path
 
@@ -579,12 +579,11 @@ def qa_track_table(
 
 
 def _load_frames(files: Sequence[str], identities: Sequence[str]):
-    """Every labelled frame of ``files``, by name: (first loaded frame, [(identity, RLE,
-    source)]), keeping a frame labelled in two files (its identities may then double)."""
+    """Every labelled frame of ``files``, by name: (first loaded frame, [(identity, RLE)]),
+    keeping a frame labelled in two files (its identities may then double)."""
     frames: dict[str, tuple] = {}
     for f in sorted(Path(p) for p in files):
-        loaded = load_coco(f, identities) if f.name.endswith(".coco.json") else None
-        for lf in loaded if loaded is not None else [load_labelme(f, identities)]:
+        for lf in load_label_file(f, identities):
             if lf.name in frames:
                 first, instances = frames[lf.name]
                 log.warning(
@@ -603,7 +602,7 @@ def _load_frames(files: Sequence[str], identities: Sequence[str]):
             else:
                 frames[lf.name] = (lf, [])
                 instances = frames[lf.name][1]
-            instances += [(i, rle, lf.source) for i, rle in lf.instances]
+            instances += lf.instances
     return frames
 
 
@@ -626,17 +625,14 @@ def qa_labels(
     s = settings_of(settings)
     files = resolve_label_inputs(list(inputs))
     frames = _load_frames(files, identities)
-    geometry = ["x1", "y1", "x2", "y2", "cx", "cy", "area"]
     rows, frame_rows = [], []
     for name, (lf, instances) in frames.items():
         video = lf.video or ""
         frame_rows.append(dict(video=video, frame=lf.frame, name=name))
-        for identity, rle, _ in instances:
-            g = tracktable.row_from_mask(rle)
+        for identity, rle in instances:
             rows.append(dict(video=video, frame=lf.frame, name=name, identity=identity, mask=rle))
-            rows[-1].update({k: g[k] for k in geometry})
-    cols = ["video", "frame", "name", "identity", "mask", *geometry]
-    table = pd.DataFrame(rows, columns=cols)
+    # box, centroid and area: check() derives them from the masks
+    table = pd.DataFrame(rows, columns=["video", "frame", "name", "identity", "mask"])
     all_frames = pd.DataFrame(frame_rows, columns=["video", "frame", "name"])
     qa = check(
         table,
@@ -657,9 +653,7 @@ def qa_labels(
         pq.write_table(to_arrow(qa, meta), tmp_table)
         for name in queue["name"]:
             lf, instances = frames[name]
-            write_review_frame(
-                tmp_dir, name, lf.image, [(i, r) for i, r, _ in instances], identities
-            )
+            write_review_frame(tmp_dir, name, lf.image, instances, identities)
         _write_queue(tmp_dir, queue)
     log.info(
         "QA of %d labelled frames (%d label files): %s; %d frames in the review queue %s",
