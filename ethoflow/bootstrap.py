@@ -30,8 +30,8 @@ NaN rows are keypoints that are not visible.
 Choosing parameters: a background model is much better than the adaptive threshold when the
 camera is still. Where animals rest for long stretches (the SLEAP fly clip: both flies sit
 still for the first two thirds) the plain median keeps them: build it from labelled frames with
-the animals cut out (``background="keypoints"`` in :func:`bootstrap_frames`, or
-:func:`background_model` with ``exclude`` from :func:`keypoint_exclusion`). ``diff_threshold``
+the animals cut out (:func:`background_model` with ``exclude`` from
+:func:`keypoint_exclusion`, as :func:`bootstrap_video` does). ``diff_threshold``
 must sit below the faintest animal part to keep (fly wings: 30-120 grey levels) and above
 shadows and motion blur around the animal (a black mouse on a white floor: shadows to 60):
 25 for the flies, 50 for the DeepLabCut mouse.
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from .io import EthoflowError, atomic_dir, write_json
+from .io import EthoflowError, atomic_dir, read_json, read_rgb, write_json
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,8 @@ def keypoint_arrays(ks) -> dict[int, dict[str, np.ndarray]]:
     t = ks.table
     node_index = {n: i for i, n in enumerate(ks.nodes)}
     out: dict[int, dict[str, np.ndarray]] = {}
-    vis = t["visible"].to_numpy(bool)
-    xs = np.where(vis, t["x"].to_numpy(float), np.nan)
-    ys = np.where(vis, t["y"].to_numpy(float), np.nan)
+    # the keypoint table already holds NaN coordinates where a point is not visible
+    xs, ys = t["x"].to_numpy(float), t["y"].to_numpy(float)
     rows = zip(t["frame"].to_numpy(), t["identity"].to_numpy(), t["node"].to_numpy(), xs, ys)
     for frame, idn, node, x, y in rows:
         per = out.setdefault(int(frame), {})
@@ -627,12 +626,7 @@ def _write_png(image: np.ndarray, dest: Path) -> None:
 
 
 def _check_frame(name: str, image, shape) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise EthoflowError(
-            f"frame {name}: image of shape {image.shape} and dtype {image.dtype}, expected "
-            "HxW or HxWx3 uint8"
-        )
+    image = _check_image(image, f"frame {name}")
     if shape is not None and image.shape != shape:
         raise EthoflowError(
             f"frame {name}: image of shape {image.shape}, but the other frames are {shape}"
@@ -652,7 +646,7 @@ def bootstrap_frames(
     keypoints: dict[str, dict[str, np.ndarray]],
     out_dir: str | os.PathLike,
     *,
-    background: np.ndarray | str | None = None,
+    background: np.ndarray | None = None,
     edges_idx: Sequence[tuple[int, int]] | None = None,
     progress=None,
     overlays: int = 0,
@@ -666,9 +660,8 @@ def bootstrap_frames(
 
     ``frames``: name (e.g. ``fly_000123``) -> image (HxWx3 RGB or HxW uint8, all one shape);
     ``keypoints``: name -> {identity: (K, 2)} (every frame needs an entry). ``background``: an
-    image from :func:`background_model`, None (adaptive threshold), or ``"keypoints"``: the
-    median of these frames with the animals cut out around their keypoints (needs a still
-    camera and animals that move between frames). ``kw`` go to :func:`instance_masks`.
+    image from :func:`background_model`, or None (adaptive threshold). ``kw`` go to
+    :func:`instance_masks`.
     ``progress``: a file for a tqdm bar (None: no bar). The table has a row per frame and
     identity: ``name, identity, area, keypoints_inside, flags`` (flags joined by ``;``).
     """
@@ -681,17 +674,6 @@ def bootstrap_frames(
     rows = []
     with atomic_dir(out_dir) as tmp:
         shape = None
-        if isinstance(background, str):
-            if background != "keypoints":
-                raise EthoflowError(
-                    f"bootstrap: background {background!r}: give an image, None or 'keypoints'"
-                )
-            for name, image in frames.items():
-                shape = _check_frame(name, image, shape).shape
-            background = background_model(
-                [np.asarray(f) for f in frames.values()],
-                exclude=[keypoint_exclusion(shape, keypoints[n]) for n in frames],
-            )
         bar = tqdm(
             frames.items(),
             total=len(frames),
@@ -824,21 +806,7 @@ def overlay(
 _VIDEO_KEYS = ("frames", "background_frames", "overlay_frames")
 
 
-def _read_image(path: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise EthoflowError(f"{path}: labelled image not found") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise EthoflowError(f"{path}: labelled image cannot be read ({e})") from None
-
-
 def _extracted_indices(frames_dir: Path) -> list[int]:
-    from .io import read_json
-
     meta = frames_dir / "frames.json"
     if not meta.is_file():
         raise EthoflowError(f"{meta}: not found (the frame extraction writes it)")
@@ -919,7 +887,7 @@ def bootstrap_video(
 
     wanted = sorted(set(chosen) | set(background_src))
     if on_images:
-        pixels = {f: _read_image(images[f]) for f in wanted}
+        pixels = {f: read_rgb(images[f], "labelled image") for f in wanted}
     else:
         pixels = V.read_frames(video_path, wanted)
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import masks as M
 from . import video as V
 from .detections import DETECTION_SCHEMA, read_detections, read_infer_stats
-from .io import EthoflowError, atomic_path
+from .io import EthoflowError, atomic_path, read_rgb
 from .tracktable import with_stats
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,6 @@ def coco_detections(
     model, coco: dict, images_dir, device="cpu", batch_size: int = 4, mask_threshold: float = 0.5
 ) -> list[dict]:
     """Run the model on every image of a COCO dataset; results in COCO detection format."""
-    from PIL import Image
-
     names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
     cat_id = {c["name"]: c["id"] for c in coco["categories"]}
     results = []
@@ -191,8 +189,8 @@ def coco_detections(
         batch = images[b : b + batch_size]
         frames = []
         for img in batch:
-            with Image.open(os.path.join(images_dir, img["file_name"])) as im:
-                frames.append(np.asarray(im.convert("RGB")))
+            path = os.path.join(images_dir, img["file_name"])
+            frames.append(read_rgb(path, "evaluation image"))
         for img, out in zip(batch, predict(model, frames, device)):
             for d in detections_from_output(out, names, mask_threshold):
                 results.append(

@@ -100,6 +100,21 @@ def read_json(path: str | os.PathLike) -> Any:
         raise EthoflowError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
+def read_rgb(path: str | os.PathLike, what: str = "image"):
+    """An image file as an HxWx3 uint8 RGB array; a missing or unreadable file is an error
+    naming the file and ``what`` it is (e.g. "training image")."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise EthoflowError(f"{path}: {what} not found") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise EthoflowError(f"{path}: {what} cannot be read ({e})") from None
+
+
 @contextlib.contextmanager
 def step_logging(logfile: str | os.PathLike | None, level: int = logging.INFO) -> Iterator[Any]:
     """Send logging, warnings, stdout and stderr of one pipeline step to its log file.

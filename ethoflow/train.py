@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from . import masks as M
-from .io import EthoflowError, atomic_path, read_json
+from .io import EthoflowError, atomic_path, read_json, read_rgb
 from .models import build_model, resolve_device, save_model
 
 log = logging.getLogger(__name__)
@@ -65,11 +64,7 @@ class CocoFrames:
     def load(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         img, anns = self.items[i]
         path = self.images_dir / img["file_name"]
-        try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except FileNotFoundError:
-            raise EthoflowError(f"{path}: training image not found") from None
+        image = read_rgb(path, "training image")
         h, w = image.shape[:2]
         masks = np.zeros((len(anns), h, w), dtype=bool)
         for k, a in enumerate(anns):

@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from ethoflow.annotations import AnnotationError, import_annotations, label_files_in, split_of
-from ethoflow.io import EthoflowError, read_json
+from ethoflow.io import EthoflowError, read_json, read_rgb
 
 IDS = ["mouse1", "mouse2", "mouse3"]
 
@@ -155,3 +155,19 @@ def test_a_labelled_file_replaces_the_bootstrapped_one_of_its_frame(labels, tmp_
     assert len(names) == len(set(names)) == len(list(labels.glob("*.json")))
     assert str(hand / first.name) in got and str(boot / first.name) not in got
     assert not any(n.endswith(".csv") for n in names)
+
+
+def test_image_reader_names_the_file_and_what_it_is(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    good = tmp_path / "ok.png"
+    Image.fromarray(np.full((4, 6), 200, np.uint8)).save(good)
+    rgb = read_rgb(good, "training image")
+    assert rgb.shape == (4, 6, 3) and rgb.dtype == np.uint8 and (rgb == 200).all()
+    with pytest.raises(EthoflowError, match=r"missing\.png: training image not found"):
+        read_rgb(tmp_path / "missing.png", "training image")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(EthoflowError, match=r"bad\.png: evaluation image cannot be read"):
+        read_rgb(bad, "evaluation image")
