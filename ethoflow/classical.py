@@ -161,7 +161,8 @@ def link(
         big = 1.0 + float(d[ok].sum())  # any gated pair costs more than all others together
         rows, cols = linear_sum_assignment(np.where(ok, d, big))
         out = {int(seen[r]): int(c) for r, c in zip(rows, cols) if ok[r, c]}
-    free = [b for b in range(len(centroids)) if b not in set(out.values())]
+    taken = set(out.values())
+    free = [b for b in range(len(centroids)) if b not in taken]
     for i in np.flatnonzero(~np.isfinite(last_xy[:, 0])):
         if not free:
             break
