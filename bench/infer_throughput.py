@@ -24,11 +24,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ethoflow import tracktable  # noqa: E402
-from ethoflow import video as V  # noqa: E402
-from ethoflow.infer import infer_shard, predict, read_detections  # noqa: E402
+from ethoflow.io import tracktable  # noqa: E402
+from ethoflow.io import video as V  # noqa: E402
 from ethoflow.models import build_model, load_model  # noqa: E402
-from ethoflow.track import track  # noqa: E402
+from ethoflow.tracking.identity import track  # noqa: E402
+from ethoflow.tracking.infer import infer_shard, predict, read_detections  # noqa: E402
 
 
 def main() -> None:

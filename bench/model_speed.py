@@ -34,9 +34,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ethoflow import video as V  # noqa: E402
-from ethoflow.infer import predict  # noqa: E402
+from ethoflow.io import video as V  # noqa: E402
 from ethoflow.models import build_model, load_model, resolve_device  # noqa: E402
+from ethoflow.tracking.infer import predict  # noqa: E402
 
 
 def frames_for(args, size: int, n: int | None = None) -> list[np.ndarray]:
@@ -193,11 +193,11 @@ def reuse(args, device, cfg) -> None:
 
 def accuracy(model, meta, cfg, device, args) -> str:
     """MOTA / IDF1 of the whole pipeline (infer, track, evaluate) on the demo's unseen video."""
-    from ethoflow import tracktable
-    from ethoflow.detections import read_detections
-    from ethoflow.infer import infer_shard
-    from ethoflow.metrics import evaluate_tracks
-    from ethoflow.track import track
+    from ethoflow.evaluation.metrics import evaluate_tracks
+    from ethoflow.io import tracktable
+    from ethoflow.io.detections import read_detections
+    from ethoflow.tracking.identity import track
+    from ethoflow.tracking.infer import infer_shard
 
     video = Path(args.video)
     truth = ROOT / "resources" / "demo" / "truth" / f"{video.stem}.parquet"

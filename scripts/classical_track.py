@@ -4,9 +4,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow import tracktable  # noqa: E402
-from ethoflow.classical import track_video  # noqa: E402
-from ethoflow.io import read_json, step_logging  # noqa: E402
+from ethoflow.io import (  # noqa: E402
+    read_json,
+    step_logging,
+    tracktable,  # noqa: E402
+)
+from ethoflow.tracking.classical import track_video  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:

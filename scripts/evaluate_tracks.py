@@ -4,9 +4,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow import tracktable  # noqa: E402
-from ethoflow.io import read_json, step_logging, write_json  # noqa: E402
-from ethoflow.metrics import evaluate_video  # noqa: E402
+from ethoflow.evaluation.metrics import evaluate_video  # noqa: E402
+from ethoflow.io import (  # noqa: E402
+    read_json,
+    step_logging,
+    tracktable,  # noqa: E402
+    write_json,
+)
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow.annotations import import_annotations  # noqa: E402
 from ethoflow.io import step_logging  # noqa: E402
+from ethoflow.labels.annotations import import_annotations  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):

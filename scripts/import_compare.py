@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow import keypoints as K  # noqa: E402
-from ethoflow import tracktable  # noqa: E402
-from ethoflow.io import step_logging  # noqa: E402
+from ethoflow.io import keypoints as K  # noqa: E402
+from ethoflow.io import (
+    step_logging,  # noqa: E402
+    tracktable,  # noqa: E402
+)
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow import keypoints as K  # noqa: E402
+from ethoflow.io import keypoints as K  # noqa: E402
 from ethoflow.io import step_logging  # noqa: E402
 
 sm = snakemake  # noqa: F821

@@ -6,9 +6,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 import torch  # noqa: E402
 
-from ethoflow.infer import infer_shard, shard_range  # noqa: E402
 from ethoflow.io import read_json, step_logging  # noqa: E402
 from ethoflow.models import load_model, resolve_device  # noqa: E402
+from ethoflow.tracking.infer import infer_shard, shard_range  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:

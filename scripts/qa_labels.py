@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from ethoflow.io import step_logging  # noqa: E402
-from ethoflow.qa import qa_labels  # noqa: E402
+from ethoflow.labels.qa import qa_labels  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+from ethoflow.evaluation.metrics import summary_rows, write_summary  # noqa: E402
 from ethoflow.io import step_logging  # noqa: E402
-from ethoflow.metrics import summary_rows, write_summary  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):

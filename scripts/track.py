@@ -4,11 +4,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow import tracktable  # noqa: E402
-from ethoflow.detections import read_detections  # noqa: E402
-from ethoflow.io import read_json, step_logging  # noqa: E402
-from ethoflow.qa import qa_track_table  # noqa: E402
-from ethoflow.track import infer_stats, track  # noqa: E402
+from ethoflow.io import (  # noqa: E402
+    read_json,
+    step_logging,
+    tracktable,  # noqa: E402
+)
+from ethoflow.io.detections import read_detections  # noqa: E402
+from ethoflow.labels.qa import qa_track_table  # noqa: E402
+from ethoflow.tracking.identity import infer_stats, track  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:

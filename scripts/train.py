@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from ethoflow.io import step_logging  # noqa: E402
-from ethoflow.train import train  # noqa: E402
+from ethoflow.models.train import train  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:

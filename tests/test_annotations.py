@@ -3,8 +3,13 @@ import shutil
 
 import pytest
 
-from ethoflow.annotations import AnnotationError, import_annotations, label_files_in, split_of
 from ethoflow.io import EthoflowError, read_json, read_rgb
+from ethoflow.labels.annotations import (
+    AnnotationError,
+    import_annotations,
+    label_files_in,
+    split_of,
+)
 
 IDS = ["mouse1", "mouse2", "mouse3"]
 
@@ -140,7 +145,7 @@ def test_coco_input_round_trips(labels, tmp_path):
 def test_a_labelled_file_replaces_the_bootstrapped_one_of_its_frame(labels, tmp_path):
     """Folders (masks bootstrapped from keypoints) give their *.json; a labels-folder file with the
     same frame name wins, as a corrected review file must."""
-    from ethoflow.annotations import resolve_label_inputs
+    from ethoflow.labels.annotations import resolve_label_inputs
 
     boot = tmp_path / "bootstrap"
     shutil.copytree(labels, boot)

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow import keypoints as K
-from ethoflow import video as V
-from ethoflow.annotations import load_labelme
-from ethoflow.bootstrap import bootstrap_video, instance_masks
-from ethoflow.frames import extract_frames
 from ethoflow.io import EthoflowError
+from ethoflow.io import keypoints as K
+from ethoflow.io import video as V
+from ethoflow.labels.annotations import load_labelme
+from ethoflow.labels.bootstrap import bootstrap_video, instance_masks
+from ethoflow.labels.frames import extract_frames
 
 SETTINGS = {
     "frames": "extracted",

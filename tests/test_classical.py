@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow import masks as M
-from ethoflow.classical import OUTPUT_COLUMNS, link, track_video
 from ethoflow.io import EthoflowError
-from ethoflow.tracktable import COLUMNS
-from ethoflow.video import VideoWriter, prepare
+from ethoflow.io import masks as M
+from ethoflow.io.tracktable import COLUMNS
+from ethoflow.io.video import VideoWriter, prepare
+from ethoflow.tracking.classical import OUTPUT_COLUMNS, link, track_video
 
 W, H = 192, 128
 BIG, SMALL = 10.0, 6.0  # disk radii
@@ -128,8 +128,8 @@ def test_bad_input(tmp_path):
 def test_sleap_fly_clip(shared_data, tmp_path):
     """Both flies sit still through frames 0-300: no temporal background model sees the floor
     under them; the still-animal fill must find them."""
-    from ethoflow import keypoints as K
-    from ethoflow.metrics import evaluate_video
+    from ethoflow.evaluation.metrics import evaluate_video
+    from ethoflow.io import keypoints as K
 
     d = shared_data / "sleap-fly-clip"
     work = tmp_path / "fly.mp4"

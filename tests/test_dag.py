@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from ethoflow.tracktable import TRACK_SCHEMA
+from ethoflow.io.tracktable import TRACK_SCHEMA
 
 from .conftest import TINY as CFG
 from .conftest import copy_workflow, planned_jobs, run_snakemake

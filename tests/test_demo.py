@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ethoflow import demo
-from ethoflow import masks as M
-from ethoflow import tracktable as T
-from ethoflow import video as V
-from ethoflow.io import EthoflowError
+from ethoflow.demo import make as demo
+from ethoflow.io import EthoflowError, labelme
+from ethoflow.io import masks as M
+from ethoflow.io import tracktable as T
+from ethoflow.io import video as V
 
 IDS = ("mouse1", "mouse2", "mouse3")
 
@@ -98,7 +98,7 @@ def test_truth_full_and_touching(full):
     paths, summary = full
     df = T.read(paths["truth_path"])
     _check_truth(df, 300, 256, 30.0, "demo1")
-    touching = demo.touching_frames(df)
+    touching = T.touching_frames(df)
     assert summary["n_touching_frames"] == len(touching)
     assert 10 <= len(touching) < 300
     # several separate encounters, and real occlusion in some frames
@@ -122,8 +122,8 @@ def test_touching_frames_unit():
     df = pd.DataFrame(
         [row(0, "a", a), row(0, "b", near), row(1, "a", a), row(1, "b", far), row(2, "a", a)]
     )
-    assert demo.touching_frames(df) == {0}
-    assert demo.touching_frames(df, dilate=0) == set()
+    assert T.touching_frames(df) == {0}
+    assert T.touching_frames(df, dilate=0) == set()
 
 
 @pytest.mark.parametrize("fixture", ["small", "full"])
@@ -188,7 +188,7 @@ def test_labelme_shapes_split_mask():
     m[25:35, 20:30] = True
     one = np.zeros((40, 40), bool)
     one[20:30, 2:12] = True
-    shapes = demo.labelme_shapes([("a", m), ("b", one)], group_ids={"a": 1, "b": 2})
+    shapes = labelme.labelme_shapes([("a", m), ("b", one)], group_ids=[1, 2])
     assert [s["label"] for s in shapes] == ["a", "a", "b"]
     assert [s["group_id"] for s in shapes] == [1, 1, None]
     for s in shapes:
@@ -234,7 +234,7 @@ def test_failure_keeps_old_outputs(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(demo, "labelme_shapes", boom)
+    monkeypatch.setattr(labelme, "labelme_shapes", boom)
     with pytest.raises(RuntimeError):
         _make(tmp_path, seed=99, n_frames=5, size=64, n_labelled=1)
     assert {p: p.stat().st_mtime_ns for p in paths.values()} == before

@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ethoflow.infer import infer_shard, read_detections, shard_range
 from ethoflow.models import build_model
+from ethoflow.tracking.infer import infer_shard, read_detections, shard_range
 
 IDS = ["mouse1", "mouse2", "mouse3"]
 
@@ -63,7 +63,7 @@ def test_detection_rows_carry_identity_distribution(random_model, tiny_demo, tmp
 
 def test_truncated_video_fails_cleanly(random_model, tiny_demo, tmp_path):
     from ethoflow.io import EthoflowError
-    from ethoflow.video import probe
+    from ethoflow.io.video import probe
 
     data = tiny_demo["va"]["video"].read_bytes()
     bad = tmp_path / "cut.mp4"
@@ -87,7 +87,7 @@ def shard_stats(path) -> dict:
 def test_shards_record_inference_stats_and_they_add_up(random_model, tiny_demo, tmp_path):
     import pyarrow.parquet as pq
 
-    from ethoflow.infer import DETECTION_SCHEMA, read_infer_stats
+    from ethoflow.tracking.infer import DETECTION_SCHEMA, read_infer_stats
 
     video = tiny_demo["va"]["video"]
     a, b = tmp_path / "shard-0.parquet", tmp_path / "shard-1.parquet"
@@ -131,7 +131,7 @@ class FeatureReuse(torch.nn.Module):
 def test_video_batches_are_marked_consecutive(random_model, tiny_demo, tmp_path):
     import numpy as np
 
-    from ethoflow.infer import predict
+    from ethoflow.tracking.infer import predict
 
     model = FeatureReuse(random_model).eval()
     out = tmp_path / "d.parquet"

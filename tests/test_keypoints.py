@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ethoflow.io import EthoflowError
-from ethoflow.keypoints import (
+from ethoflow.io.keypoints import (
     KeypointError,
     KeypointSet,
     centroids,

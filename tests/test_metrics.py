@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow import masks as M
-from ethoflow import metrics
-from ethoflow import tracktable as T
+from ethoflow.evaluation import metrics
+from ethoflow.io import masks as M
+from ethoflow.io import tracktable as T
 
 H = W = 64
 N = 10  # frames per synthetic video

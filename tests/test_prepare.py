@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from ethoflow import keypoints as K
-from ethoflow import video as V
 from ethoflow.io import EthoflowError
+from ethoflow.io import keypoints as K
+from ethoflow.io import video as V
 
 
 def test_prepare_cuts_and_shrinks_the_fly_clip(shared_data, tmp_path):
@@ -56,7 +56,7 @@ def test_keypoints_follow_the_working_copy(shared_data):
 def test_truth_and_compare_tables_score_sleap_like_the_issue_says(shared_data):
     """SLEAP's own tracker output on the clip, scored against the proofread labels at a 50 px
     gate: MOTA 0.908, IDF1 0.944, 16 ID switches (the figures the issue quotes)."""
-    from ethoflow.metrics import evaluate_tracks
+    from ethoflow.evaluation.metrics import evaluate_tracks
 
     d = shared_data / "sleap-fly-clip"
     ks = K.check_identities(K.read_keypoints(d / "clip.slp"), ["female", "male"])

@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from ethoflow import masks as M
-from ethoflow import qa, tracktable
-from ethoflow.annotations import load_labelme
-from ethoflow.bootstrap import write_labelme
-from ethoflow.io import EthoflowError
-from ethoflow.video import VideoWriter
+from ethoflow.io import EthoflowError, tracktable
+from ethoflow.io import masks as M
+from ethoflow.io.labelme import write_labelme
+from ethoflow.io.video import VideoWriter
+from ethoflow.labels import qa
+from ethoflow.labels.annotations import load_labelme
 
 IDS = ["mouse1", "mouse2", "mouse3"]
 H, W = 96, 128
@@ -241,7 +241,10 @@ def write_label(folder, name, masks, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     img = image_for(seed)
     Image.fromarray(img).save(folder / f"{name}.png")
-    write_labelme(masks, folder / f"{name}.png", folder / f"{name}.json", image_shape=img.shape)
+    items = [(k, masks[k]) for k in sorted(masks)]
+    write_labelme(
+        folder / f"{name}.json", items, image_path=folder / f"{name}.png", image_shape=img.shape
+    )
     return img
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow import masks as M
-from ethoflow import tracktable as T
+from ethoflow.evaluation.metrics import evaluate_tracks, summary_rows, write_summary
+from ethoflow.io import masks as M
+from ethoflow.io import tracktable as T
 from ethoflow.io import write_json
-from ethoflow.metrics import evaluate_tracks, summary_rows, write_summary
+from ethoflow.io.video import VideoWriter, iter_frames, probe
 from ethoflow.report import (
     build_report,
     fmt,
@@ -20,7 +21,6 @@ from ethoflow.report import (
     loss_figure,
     render_overlay,
 )
-from ethoflow.video import VideoWriter, iter_frames, probe
 
 H = W = 64
 N = 20

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow import tracktable
-from ethoflow.metrics import evaluate_tracks
-from ethoflow.track import track
+from ethoflow.evaluation.metrics import evaluate_tracks
+from ethoflow.io import tracktable
+from ethoflow.tracking.identity import track
 
 IDS = ["mouse1", "mouse2", "mouse3"]
 
@@ -117,7 +117,7 @@ def write_shard(dets: pd.DataFrame, path, stats: dict | None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ethoflow.detections import DETECTION_SCHEMA
+    from ethoflow.io.detections import DETECTION_SCHEMA
 
     table = pa.Table.from_pandas(dets, schema=DETECTION_SCHEMA, preserve_index=False)
     if stats is not None:
@@ -132,8 +132,8 @@ def test_track_table_carries_the_summed_inference_stats(truth, tmp_path):
 
     import pyarrow.parquet as pq
 
-    from ethoflow.detections import read_detections
-    from ethoflow.track import infer_stats
+    from ethoflow.io.detections import read_detections
+    from ethoflow.tracking.identity import infer_stats
 
     dets = detections_from_truth(truth)
     shards = [tmp_path / "shard-0.parquet", tmp_path / "shard-1.parquet"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ethoflow.annotations import import_annotations, label_files_in
+from ethoflow.labels.annotations import import_annotations, label_files_in
 from ethoflow.models import load_model
 
 IDS = ["mouse1", "mouse2", "mouse3"]
@@ -21,7 +21,7 @@ CFG = dict(iterations=8, batch_size=2, warmup=2, checkpoint_every=2, seed=3)
 
 RUNNER = """
 import sys, json
-from ethoflow.train import train
+from ethoflow.models.train import train
 args = json.loads(sys.argv[1])
 train(
     family=args["family"], settings=args["net"], train_cfg=args["cfg"], **args["paths"], threads=1
@@ -94,7 +94,7 @@ def test_training_resumes_after_kill_and_matches_an_uninterrupted_run(dataset, t
 
 
 def test_checkpoint_of_other_labels_is_not_resumed(dataset, tmp_path, caplog):
-    from ethoflow.train import train
+    from ethoflow.models.train import train
 
     out = tmp_path / "o"
     out.mkdir()

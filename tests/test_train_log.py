@@ -4,8 +4,8 @@ import csv
 
 import pandas as pd
 
+from ethoflow.models.train import loss_columns, write_loss_log
 from ethoflow.report import loss_figure
-from ethoflow.train import loss_columns, write_loss_log
 
 
 def rows(**terms):

@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import EthoflowError
-from .tracktable import RLE_TYPE, read_stats
+from ethoflow.io.files import EthoflowError
+from ethoflow.io.tracktable import RLE_TYPE, read_stats
 
 DETECTION_SCHEMA = pa.schema(
     [

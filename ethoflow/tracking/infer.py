@@ -23,11 +23,11 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from . import masks as M
-from . import video as V
-from .detections import DETECTION_SCHEMA, read_detections, read_infer_stats
-from .io import EthoflowError, atomic_path, read_rgb
-from .tracktable import with_stats
+from ethoflow.io import EthoflowError, atomic_path, read_rgb
+from ethoflow.io import masks as M
+from ethoflow.io import video as V
+from ethoflow.io.detections import DETECTION_SCHEMA, read_detections, read_infer_stats
+from ethoflow.io.tracktable import with_stats
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from . import video as V
-from .io import atomic_dir, write_json
+from ethoflow.io import atomic_dir, write_json
+from ethoflow.io import video as V
+from ethoflow.io.images import write_png
+from ethoflow.io.labelled import frame_name
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,6 @@ def select_frames(
     return sorted(set(picked))
 
 
-def frame_name(video: str, index: int) -> str:
-    return f"{video}_{index:06d}"
-
-
 def extract_frames(
     path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -79,7 +77,7 @@ def extract_frames(
     frames = V.read_frames(path, indices)
     with atomic_dir(out_dir) as tmp:
         for i in indices:
-            Image.fromarray(frames[i]).save(Path(tmp) / f"{frame_name(video, i)}.png")
+            write_png(frames[i], Path(tmp) / f"{frame_name(video, i)}.png")
         write_json(
             {"video": video, "method": method, "seed": seed, "frames": indices},
             Path(tmp) / "frames.json",

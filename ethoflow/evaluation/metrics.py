@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from . import masks as M
-from .io import atomic_path
+from ethoflow.io import atomic_path
+from ethoflow.io import masks as M
+from ethoflow.io import tracktable as T
 
 log = logging.getLogger(__name__)
 
@@ -585,8 +586,8 @@ def summary_rows(
 
     import pyarrow.parquet as pq
 
-    from .io import read_json
-    from .tracktable import read_stats
+    from ethoflow.io import read_json
+    from ethoflow.io.tracktable import read_stats
 
     coco = {}
     for f in coco_files:
@@ -667,9 +668,7 @@ def touching_frames(truth: pd.DataFrame, dilate: int = 2) -> list[int]:
     Only for truth with masks; truth made of points (keypoint centroids) has no such frames."""
     if "mask" not in truth.columns or truth["mask"].isna().all():
         return []
-    from .demo import touching_frames as _touching
-
-    return sorted(_touching(truth, dilate=dilate))
+    return sorted(T.touching_frames(truth, dilate=dilate))
 
 
 def evaluate_video(

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from . import masks as M
-from .detections import read_infer_stats
-from .tracktable import COLUMNS, row_from_mask
+from ethoflow.io import masks as M
+from ethoflow.io.detections import read_infer_stats
+from ethoflow.io.tracktable import COLUMNS, row_from_mask
 
 log = logging.getLogger(__name__)
 

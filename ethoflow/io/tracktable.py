@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -18,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import masks as M
-from .io import EthoflowError, _strict, atomic_path
+from ethoflow.io import masks as M
+from ethoflow.io.files import EthoflowError, atomic_path, strict_json
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def with_stats(table: pa.Table, stats: dict) -> pa.Table:
     """``table`` with ``stats`` (JSON, NaN as null) in its schema metadata under STATS_KEY."""
-    text = json.dumps(_strict(stats), allow_nan=False)
+    text = json.dumps(strict_json(stats), allow_nan=False)
     return table.replace_schema_metadata(
         {**(table.schema.metadata or {}), STATS_KEY: text.encode()}
     )
@@ -144,3 +145,29 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise EthoflowError(f"{path}: not a track table, missing columns {missing}")
     return table.select(COLUMNS).cast(TRACK_SCHEMA).to_pandas()
+
+
+def touching_frames(truth_df: pd.DataFrame, dilate: int = 2) -> set[int]:
+    """Frames where the masks of two identities touch or overlap.
+
+    Each mask is dilated by ``dilate`` pixels (elliptic kernel); a frame counts when two dilated
+    masks intersect. Expects the rows of one video (one model).
+    """
+    import cv2
+
+    k = None
+    if dilate > 0:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+    out: set[int] = set()
+    for frame, g in truth_df.groupby("frame", sort=True):
+        grown = []
+        for rle in g["mask"]:
+            if rle is None or (isinstance(rle, float) and math.isnan(rle)):
+                continue
+            m = M.decode(rle).astype(np.uint8)
+            grown.append((cv2.dilate(m, k) if k is not None else m).astype(bool))
+        if any(
+            np.any(grown[a] & grown[b]) for a in range(len(grown)) for b in range(a + 1, len(grown))
+        ):
+            out.add(int(frame))
+    return out

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import masks as M
-from . import tracktable
-from .io import EthoflowError, atomic_path, read_json
-from .video import VideoWriter, iter_frames, probe
+from ethoflow.io import EthoflowError, atomic_path, read_json, tracktable
+from ethoflow.io import masks as M
+from ethoflow.io.draw import identity_colors
+from ethoflow.io.video import VideoWriter, iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +47,6 @@ STATUS_COLORS = {
 # ----------------------------------------------------------------------------------------------
 # Colours
 # ----------------------------------------------------------------------------------------------
-
-
-def identity_colors(identities: Sequence[str]) -> list[tuple[float, float, float]]:
-    """One fixed RGB colour (floats in 0..1) per identity, by its index in ``identities``."""
-    import matplotlib
-
-    n = len(identities)
-    if n <= 10:
-        base = matplotlib.colormaps["tab10"].colors
-    elif n <= 20:
-        base = matplotlib.colormaps["tab20"].colors
-    else:
-        cmap = matplotlib.colormaps["hsv"]
-        base = [cmap(i / n)[:3] for i in range(n)]
-    return [tuple(float(c) for c in base[i][:3]) for i in range(n)]
 
 
 def _ordered_identities(identities: Sequence[str], *tables: pd.DataFrame) -> list[str]:

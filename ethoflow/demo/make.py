@@ -26,7 +26,6 @@ frame (in practice at least ``_TARGET_VISIBLE``) and no animal is enclosed by an
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -36,22 +35,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
-from . import masks as M
-from . import tracktable as T
-from . import video as V
-from .frames import select_frames
-from .io import EthoflowError, atomic_dir, atomic_path
+from ethoflow.io import EthoflowError, atomic_dir, atomic_path
+from ethoflow.io import masks as M
+from ethoflow.io import tracktable as T
+from ethoflow.io import video as V
+from ethoflow.io.images import write_png
+from ethoflow.io.labelled import frame_name
+from ethoflow.io.labelme import write_labelme
+from ethoflow.labels.frames import select_frames
 
 log = logging.getLogger(__name__)
 
 _MIN_VISIBLE = 0.4  # guaranteed visible fraction of every animal's full body, every frame
 _TARGET_VISIBLE = 0.45  # the repulsion keeps visible fractions above this (margin over the above)
 _PAIR_LIMIT = 0.55  # at most this share of the smaller of two animals lies inside the other
-_LABELME_VERSION = "5.4.1"
-_UPSAMPLE = 4  # label polygons trace pixel edges to 1 / _UPSAMPLE px
 
 EXPLORE, APPROACH, INTERACT, LEAVE, CROSS = range(5)
 
@@ -484,89 +483,6 @@ def _paint(canvas: np.ndarray, scene: _Scene, geoms: list[_Geom], full: np.ndarr
         canvas[g.ys, g.xs] = win
 
 
-def touching_frames(truth_df: pd.DataFrame, dilate: int = 2) -> set[int]:
-    """Frames where the masks of two identities touch or overlap.
-
-    Each mask is dilated by ``dilate`` pixels (elliptic kernel); a frame counts when two dilated
-    masks intersect. Expects the rows of one video (one model).
-    """
-    k = None
-    if dilate > 0:
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
-    out: set[int] = set()
-    for frame, g in truth_df.groupby("frame", sort=True):
-        grown = []
-        for rle in g["mask"]:
-            if rle is None or (isinstance(rle, float) and math.isnan(rle)):
-                continue
-            m = M.decode(rle).astype(np.uint8)
-            grown.append((cv2.dilate(m, k) if k is not None else m).astype(bool))
-        if any(
-            np.any(grown[a] & grown[b]) for a in range(len(grown)) for b in range(a + 1, len(grown))
-        ):
-            out.add(int(frame))
-    return out
-
-
-def _polygon_area(p: list[float]) -> float:
-    x, y = np.asarray(p[0::2]), np.asarray(p[1::2])
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def labelme_doc(
-    shapes: list[dict], image_path: str, height: int, width: int, image_data: str | None = None
-) -> dict:
-    """A LabelMe file's content: ``shapes`` (from :func:`labelme_shapes`) on the image at
-    ``image_path`` (relative to the file), ``image_data`` the image base64-embedded or None."""
-    return {
-        "version": _LABELME_VERSION,
-        "flags": {},
-        "shapes": shapes,
-        "imagePath": image_path,
-        "imageData": image_data,
-        "imageHeight": int(height),
-        "imageWidth": int(width),
-    }
-
-
-def labelme_shapes(
-    masks_back_to_front: list[tuple[str, np.ndarray]],
-    tolerance: float = 1.0,
-    group_ids: dict[str, int] | None = None,
-) -> list[dict]:
-    """LabelMe polygon shapes for visible masks, listed back to front.
-
-    Points are in LabelMe's continuous image coordinates (pixel ``(x, y)`` spans
-    ``[x, x + 1) x [y, y + 1)``, as in COCO) and follow the object's outer edge, as a person
-    tracing the outline clicks it: the contour of the mask upsampled ``_UPSAMPLE`` times,
-    simplified to ``tolerance`` pixels. ``masks.from_polygons`` rasterises them back to the mask.
-    A mask in several parts gives one polygon per part, sharing one integer ``group_id``;
-    slivers under 2 px² are left out, as a labeller would.
-    """
-    k_up = _UPSAMPLE
-    shapes = []
-    for k, (label, mask) in enumerate(masks_back_to_front):
-        up = np.kron(mask.astype(np.uint8), np.ones((k_up, k_up), dtype=np.uint8))
-        polys = [[(c + 0.5) / k_up for c in p] for p in M.to_polygons(up, tolerance * k_up)]
-        polys = [p for p in polys if _polygon_area(p) >= 2.0]
-        gid = None
-        if len(polys) > 1:
-            gid = (group_ids or {}).get(label, k + 1)
-        for p in polys:
-            shapes.append(
-                {
-                    "label": label,
-                    "points": [[float(x), float(y)] for x, y in zip(p[0::2], p[1::2], strict=True)],
-                    "group_id": gid,
-                    "description": "",
-                    "shape_type": "polygon",
-                    "flags": {},
-                    "mask": None,
-                }
-            )
-    return shapes
-
-
 def make_demo_video(
     video_path,
     truth_path,
@@ -666,7 +582,7 @@ def make_demo_video(
                     )
         truth = pd.DataFrame(rows)
         T.write(truth, tmp_truth)
-        n_touch = len(touching_frames(truth))
+        n_touch = len(T.touching_frames(truth))
         log.info(
             "demo %s: rendered in %.1f s; animals touch in %d of %d frames; "
             "smallest visible fraction %.2f",
@@ -683,18 +599,19 @@ def make_demo_video(
         images = V.read_frames(tmp_video, labelled)
         wanted = set(labelled)
         by_frame = {f: g for f, g in truth.groupby("frame") if f in wanted}
-        group_ids = {identity: k + 1 for k, identity in enumerate(identities)}
         for f in labelled:
-            stem = f"{name}_{f:06d}"
+            stem = frame_name(name, f)
             img = images[f]
-            Image.fromarray(img).save(Path(tmp_labels) / f"{stem}.png")
+            png = Path(tmp_labels) / f"{stem}.png"
+            write_png(img, png)
             g = by_frame[f].set_index("identity")
-            shapes = labelme_shapes(
+            write_labelme(
+                Path(tmp_labels) / f"{stem}.json",
                 [(identities[i], M.decode(g.at[identities[i], "mask"])) for i in orders[f]],
-                group_ids=group_ids,
+                image_path=png,
+                image_shape=img.shape,
+                group_ids=[i + 1 for i in orders[f]],
             )
-            doc = labelme_doc(shapes, f"{stem}.png", img.shape[0], img.shape[1])
-            (Path(tmp_labels) / f"{stem}.json").write_text(json.dumps(doc, indent=2) + "\n")
         log.info("demo %s: %d labelled frames written to %s", name, len(labelled), labels_dir)
     log.info("demo %s: done in %.1f s", name, time.perf_counter() - t0)
     return {

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .io import EthoflowError, atomic_path
+from ethoflow.io.files import EthoflowError, atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,11 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from .io import EthoflowError, atomic_dir, read_json, read_rgb, write_json
+from ethoflow.io import EthoflowError, atomic_dir, read_json, read_rgb
+from ethoflow.io.draw import identity_colors
+from ethoflow.io.images import write_png
+from ethoflow.io.labelled import frame_name
+from ethoflow.io.labelme import write_labelme
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +173,7 @@ def _check_image(image, what: str = "image") -> np.ndarray:
     return image
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def grey(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     if image.ndim == 3:
@@ -317,7 +321,7 @@ def _foreground(
     image = _check_image(image)
     if polarity not in POLARITIES:
         raise EthoflowError(f"polarity {polarity!r} is not one of {POLARITIES}")
-    grey = _grey(image)
+    g = grey(image)
     if background is not None:
         background = _check_image(background, "background")
         if background.shape[:2] != image.shape[:2]:
@@ -327,7 +331,7 @@ def _foreground(
             )
         img, bg = image.astype(np.float32), background.astype(np.float32)
         if img.shape != bg.shape:
-            img, bg = grey.astype(np.float32), _grey(background).astype(np.float32)
+            img, bg = g.astype(np.float32), grey(background).astype(np.float32)
         diff = img - bg
         score = {"light": diff, "dark": -diff, "auto": np.abs(diff)}[polarity]
         if score.ndim == 3:
@@ -336,12 +340,12 @@ def _foreground(
         likeness = np.clip(score, 0, 255).astype(np.uint8)
     else:
         if polarity == "auto":
-            polarity = _auto_polarity(grey)
+            polarity = _auto_polarity(g)
         block = max(3, int(block_size) | 1)
-        local = cv2.blur(grey.astype(np.float32), (block, block), borderType=cv2.BORDER_REPLICATE)
-        score = grey - local if polarity == "light" else local - grey
+        local = cv2.blur(g.astype(np.float32), (block, block), borderType=cv2.BORDER_REPLICATE)
+        score = g - local if polarity == "light" else local - g
         threshold = float(offset)
-        likeness = grey if polarity == "light" else 255 - grey
+        likeness = g if polarity == "light" else 255 - g
     fg = _clean(score > threshold, int(min_area), int(open_px), int(close_px))
     return fg, likeness, score, threshold
 
@@ -589,42 +593,6 @@ def instance_masks(
 # ----------------------------------------------------------------------------------------------
 
 
-def write_labelme(
-    masks: dict[str, np.ndarray],
-    image_path: str | os.PathLike,
-    dest: str | os.PathLike,
-    *,
-    image_shape: tuple[int, ...],
-) -> None:
-    """Write ``masks`` (identity -> bool HxW) as a LabelMe polygon file at ``dest`` (atomic).
-
-    ``imagePath`` is ``image_path`` relative to ``dest``'s folder; identities in sorted order;
-    empty masks are left out. ``image_shape``: (height, width[, channels]).
-    """
-    from .demo import labelme_doc, labelme_shapes
-
-    dest = Path(dest)
-    h, w = int(image_shape[0]), int(image_shape[1])
-    items = []
-    for idn in sorted(masks):
-        m = np.asarray(masks[idn], bool)
-        if m.shape != (h, w):
-            raise EthoflowError(
-                f"{dest}: the mask of {idn!r} is {m.shape[1]}x{m.shape[0]} but the image is "
-                f"{w}x{h} (width x height)"
-            )
-        if m.any():
-            items.append((idn, m))
-    rel = os.path.relpath(os.path.abspath(image_path), os.path.abspath(dest.parent))
-    write_json(labelme_doc(labelme_shapes(items), Path(rel).as_posix(), h, w), dest)
-
-
-def _write_png(image: np.ndarray, dest: Path) -> None:
-    img = image if image.ndim == 2 else cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(dest), img):
-        raise EthoflowError(f"{dest}: cannot write the PNG")
-
-
 def _check_frame(name: str, image, shape) -> np.ndarray:
     image = _check_image(image, f"frame {name}")
     if shape is not None and image.shape != shape:
@@ -696,11 +664,16 @@ def bootstrap_frames(
             except EthoflowError as e:
                 raise EthoflowError(f"frame {name}: {e}") from None
             png = tmp / f"{name}.png"
-            _write_png(image, png)
-            write_labelme(masks, png, tmp / f"{name}.json", image_shape=shape)
+            write_png(image, png)
+            write_labelme(
+                tmp / f"{name}.json",
+                [(idn, masks[idn]) for idn in sorted(masks) if masks[idn].any()],
+                image_path=png,
+                image_shape=shape,
+            )
             if name in drawn:
                 view = zoomed_overlay(image, masks, keypoints[name])
-                _write_png(view, tmp / "overlays" / f"{name}.png")
+                write_png(view, tmp / "overlays" / f"{name}.png")
             for idn, d in info.items():
                 rows.append(
                     dict(
@@ -767,9 +740,7 @@ def overlay(
 ) -> np.ndarray:
     """RGB uint8 copy of ``image`` with each identity's mask filled translucently, its outline
     drawn and its keypoints as dots; one colour per identity (by sorted name, from
-    :func:`ethoflow.report.identity_colors`)."""
-    from .report import identity_colors
-
+    :func:`ethoflow.io.draw.identity_colors`)."""
     image = _check_image(image)
     out = image if image.ndim == 3 else image[:, :, None]
     out = np.ascontiguousarray(np.repeat(out, 3, axis=2) if out.shape[2] == 1 else out[:, :, :3])
@@ -839,9 +810,8 @@ def bootstrap_video(
     corrected file of the same name in the labels folder replaces it) or
     ``{video}_image-{stem}`` (a labelled image that is not a frame of the video).
     """
-    from . import keypoints as K
-    from . import video as V
-    from .frames import frame_name
+    from ethoflow.io import keypoints as K
+    from ethoflow.io import video as V
 
     settings = dict(settings or {})
     mode = settings.get("frames", "extracted")

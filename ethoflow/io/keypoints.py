@@ -52,7 +52,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 import pandas as pd
 
-from .io import EthoflowError, atomic_path
+from ethoflow.io.files import EthoflowError, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -952,7 +952,7 @@ def compare_table(
     existing track table (``.parquet``, taken as it is)."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":
-        from . import tracktable
+        from ethoflow.io import tracktable
 
         df = tracktable.read(path)
         df["video"], df["model"] = video, tracker

@@ -24,9 +24,7 @@ order).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import json
 import logging
 import os
@@ -37,14 +35,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
 
-from . import masks as M
-from . import tracktable
-from . import video as V
-from .annotations import load_label_file, resolve_label_inputs
-from .frames import frame_name
-from .io import EthoflowError, atomic_dir, atomic_path
+from ethoflow.io import EthoflowError, atomic_dir, atomic_path, tracktable
+from ethoflow.io import masks as M
+from ethoflow.io import video as V
+from ethoflow.io.images import write_png
+from ethoflow.io.labelled import frame_name
+from ethoflow.io.labelme import write_labelme
+from ethoflow.labels.annotations import load_label_file, resolve_label_inputs
 
 log = logging.getLogger(__name__)
 
@@ -466,12 +464,6 @@ def worst_first(qa: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
     return q.reset_index(drop=True)
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def write_review_frame(
     folder: str | os.PathLike,
     name: str,
@@ -483,8 +475,6 @@ def write_review_frame(
     of ``instances`` (identity, RLE) as polygons. An identity given twice keeps both instances
     (different group ids): LabelMe shows both and the loader refuses the file until one is
     removed."""
-    from .demo import labelme_doc, labelme_shapes
-
     folder = Path(folder)
     image = np.asarray(image)
     if image.ndim == 2:
@@ -493,7 +483,7 @@ def write_review_frame(
     h, w = image.shape[:2]
     rank = {n: i for i, n in enumerate(identities)}
     ordered = sorted(instances, key=lambda it: (rank.get(it[0], len(rank)), it[0]))
-    shapes, seen, extra = [], set(), len(identities)
+    masks, group_ids, seen, extra = [], [], set(), len(identities)
     for identity, rle in ordered:
         if identity not in rank:
             log.warning("%s: identity %r is not configured: left out", name, identity)
@@ -512,15 +502,21 @@ def write_review_frame(
             continue
         if identity in seen:
             extra += 1
-            gid = extra
+            group_ids.append(extra)
         else:
-            gid = rank[identity] + 1
+            group_ids.append(rank[identity] + 1)
             seen.add(identity)
-        shapes += labelme_shapes([(identity, m)], group_ids={identity: gid})
-    png = _png_bytes(image)
-    (folder / f"{name}.png").write_bytes(png)
-    doc = labelme_doc(shapes, f"{name}.png", h, w, base64.b64encode(png).decode("ascii"))
-    (folder / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        masks.append((identity, m))
+    png = folder / f"{name}.png"
+    data = write_png(image, png)
+    write_labelme(
+        folder / f"{name}.json",
+        masks,
+        image_path=png,
+        image_shape=(h, w),
+        png=data,
+        group_ids=group_ids,
+    )
 
 
 def _write_queue(folder: Path, queue: pd.DataFrame) -> None:

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import masks as M
-from .io import EthoflowError, atomic_path, read_json, read_rgb
-from .models import build_model, resolve_device, save_model
+from ethoflow.io import EthoflowError, atomic_path, read_json, read_rgb
+from ethoflow.io import masks as M
+from ethoflow.models import build_model, resolve_device, save_model
 
 log = logging.getLogger(__name__)
 

@@ -51,11 +51,17 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from . import masks as M
-from . import video as V
-from .bootstrap import POLARITIES, _grey, background_model, foreground, large_components
-from .io import EthoflowError
-from .tracktable import COLUMNS, geometry
+from ethoflow.io import EthoflowError
+from ethoflow.io import masks as M
+from ethoflow.io import video as V
+from ethoflow.io.tracktable import COLUMNS, geometry
+from ethoflow.labels.bootstrap import (
+    POLARITIES,
+    background_model,
+    foreground,
+    grey,
+    large_components,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +128,7 @@ def estimate_background(
     (``fill_still``)."""
     if percentile is None:
         percentile = DEFAULT_PERCENTILE[polarity]
-    bg = background_model([_grey(np.asarray(f)) for f in frames], percentile=percentile)
+    bg = background_model([grey(np.asarray(f)) for f in frames], percentile=percentile)
     if fill_still:
         still = still_animals(bg, polarity, diff_threshold=diff_threshold, min_area=min_area)
         if still.any():
@@ -245,7 +251,7 @@ def track_video(
     for index, image in it:
         n_done += 1
         fg = foreground(
-            _grey(image),
+            grey(image),
             bg,
             diff_threshold=diff_threshold,
             polarity=polarity,

@@ -1,0 +1,1 @@
+"""Labels: frames proposed for labelling, the annotation import, masks from keypoints, label QA."""
