@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from ethoflow.demo import make as demo
+from ethoflow.demo import scene
 from ethoflow.io import EthoflowError, labelme
 from ethoflow.io import masks as M
 from ethoflow.io import tracktable as T
@@ -71,7 +72,7 @@ def _check_truth(df: pd.DataFrame, n_frames: int, size: int, fps: float, name: s
         assert geo["area"] == r["area"] and geo["x1"] == r["x1"] and geo["cy"] == r["cy"]
     # at least 40% of each body stays visible: compare with the largest area that identity has
     area = df.pivot(index="frame", columns="identity", values="area")
-    assert (area / area.max()).min().min() >= demo._MIN_VISIBLE
+    assert (area / area.max()).min().min() >= scene.MIN_VISIBLE
 
 
 def test_deterministic(small, tmp_path):
@@ -90,7 +91,7 @@ def test_deterministic(small, tmp_path):
 def test_truth_small(small):
     paths, summary = small
     _check_truth(T.read(paths["truth_path"]), 60, 128, 30.0, "demo")
-    assert summary["min_visible_fraction"] >= demo._MIN_VISIBLE
+    assert summary["min_visible_fraction"] >= scene.MIN_VISIBLE
     assert summary["n_frames"] == 60 and summary["identities"] == list(IDS)
 
 
@@ -212,7 +213,7 @@ def test_four_identities_and_progress(tmp_path):
     df = T.read(paths["truth_path"])
     assert sorted(df["identity"].unique()) == list(ids)
     assert (df.groupby("frame").size() == 4).all()
-    assert summary["min_visible_fraction"] >= demo._MIN_VISIBLE
+    assert summary["min_visible_fraction"] >= scene.MIN_VISIBLE
     assert "render demo" in log.getvalue()
 
 

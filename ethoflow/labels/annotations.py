@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from ethoflow.defaults import ANNOTATIONS
 from ethoflow.io.coco import load_coco, to_coco
 from ethoflow.io.files import EthoflowError, atomic_dir, write_json
 from ethoflow.io.images import write_png
@@ -98,7 +99,7 @@ def import_annotations(
     train_json: str | os.PathLike,
     val_json: str | os.PathLike,
     images_dir: str | os.PathLike,
-    val_fraction: float = 0.2,
+    val_fraction: float = ANNOTATIONS["val_fraction"],
 ) -> dict:
     """Validate all labels and write the COCO train/val datasets and their images."""
     if len(set(identities)) != len(identities) or not identities:

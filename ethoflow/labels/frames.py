@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ethoflow.defaults import FRAMES
 from ethoflow.io import atomic_dir, write_json
 from ethoflow.io import video as V
 from ethoflow.io.images import write_png
@@ -26,8 +27,8 @@ def _thumb(frame: np.ndarray, size: int) -> np.ndarray:
 def select_frames(
     path: str | os.PathLike,
     n: int,
-    method: str = "kmeans",
-    seed: int = 0,
+    method: str = FRAMES["method"],
+    seed: int = FRAMES["seed"],
     n_frames: int | None = None,
     thumb_size: int = 32,
     progress=None,
@@ -68,8 +69,8 @@ def extract_frames(
     out_dir: str | os.PathLike,
     video: str,
     n: int,
-    method: str = "kmeans",
-    seed: int = 0,
+    method: str = FRAMES["method"],
+    seed: int = FRAMES["seed"],
     progress=None,
 ) -> list[int]:
     """Write the selected frames as PNG (``{video}_{index:06d}.png``) plus ``frames.json``."""

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ethoflow.defaults import TRAIN
 from ethoflow.io import EthoflowError, atomic_path, read_json, read_rgb
 from ethoflow.io import masks as M
 from ethoflow.models import build_model, resolve_device, save_model
@@ -30,18 +31,6 @@ log = logging.getLogger(__name__)
 #: Loss log columns every model family has; the family's own loss terms go between them.
 LOG_HEAD = ["iteration", "lr", "loss"]
 LOG_TAIL = ["seconds"]
-
-DEFAULTS = dict(
-    iterations=400,
-    batch_size=4,
-    lr=1e-3,
-    weight_decay=1e-4,
-    warmup=50,
-    grad_clip=10.0,
-    checkpoint_every=50,
-    seed=0,
-    augment=dict(hflip=True, vflip=True, transpose=True, brightness=0.1, contrast=0.1),
-)
 
 
 class CocoFrames:
@@ -171,8 +160,8 @@ def train(
     progress=None,
     hub: dict | None = None,
 ) -> dict:
-    cfg = {**DEFAULTS, **(train_cfg or {})}
-    cfg["augment"] = {**DEFAULTS["augment"], **(train_cfg or {}).get("augment", {})}
+    cfg = {**TRAIN, **(train_cfg or {})}
+    cfg["augment"] = {**TRAIN["augment"], **(train_cfg or {}).get("augment", {})}
     if threads:
         torch.set_num_threads(int(threads))
     dev = resolve_device(device)

@@ -51,11 +51,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from ethoflow.defaults import BASELINES
 from ethoflow.io import EthoflowError
 from ethoflow.io import masks as M
 from ethoflow.io import video as V
 from ethoflow.io.tracktable import COLUMNS, geometry
-from ethoflow.labels.bootstrap import (
+from ethoflow.labels.foreground import (
     POLARITIES,
     background_model,
     foreground,
@@ -195,15 +196,15 @@ def track_video(
     identities: Sequence[str],
     *,
     progress=None,
-    diff_threshold: float = 25.0,
-    polarity: str = "auto",
-    min_area: int = 30,
-    max_distance: float = 50.0,
-    background_frames: int = 50,
-    background_percentile: float | None = None,
-    fill_still: bool = True,
-    open_px: int = 1,
-    close_px: int = 0,
+    diff_threshold: float = BASELINES["diff_threshold"],
+    polarity: str = BASELINES["polarity"],
+    min_area: int = BASELINES["min_area"],
+    max_distance: float = BASELINES["max_distance"],
+    background_frames: int = BASELINES["background_frames"],
+    background_percentile: float | None = BASELINES["background_percentile"],
+    fill_still: bool = BASELINES["fill_still"],
+    open_px: int = BASELINES["open_px"],
+    close_px: int = BASELINES["close_px"],
     n_frames: int | None = None,
 ) -> pd.DataFrame:
     """Track ``identities`` (largest animal first) through ``video`` with the classical baseline

@@ -29,21 +29,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from ethoflow.defaults import TRACKING
 from ethoflow.io import masks as M
 from ethoflow.io.detections import read_infer_stats
 from ethoflow.io.tracktable import COLUMNS, row_from_mask
 
 log = logging.getLogger(__name__)
-
-DEFAULTS = dict(
-    min_score=0.3,
-    cluster_iou=0.5,
-    iou_weight=1.0,
-    min_class_score=0.5,
-    fallback_iou=0.3,
-    max_age=15,
-    max_gap=10,
-)
 
 
 def infer_stats(shard_paths) -> dict:
@@ -144,7 +135,7 @@ def track(
     progress=None,
 ) -> pd.DataFrame:
     """Detections of one video (all frames) -> track table rows."""
-    p = {**DEFAULTS, **(params or {})}
+    p = {**TRACKING, **(params or {})}
     previous: list[dict | None] = [None] * len(identities)
     last_seen = [-(10**9)] * len(identities)
     per_identity: list[dict[int, dict]] = [dict() for _ in identities]

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
+from ethoflow.defaults import INFER
 from ethoflow.io import EthoflowError, atomic_path, read_rgb
 from ethoflow.io import masks as M
 from ethoflow.io import video as V
@@ -119,10 +120,10 @@ def infer_shard(
     stop: int,
     out_path: str | os.PathLike,
     *,
-    batch_size: int = 4,
+    batch_size: int = INFER["batch_size"],
     device="cpu",
-    min_score: float = 0.05,
-    mask_threshold: float = 0.5,
+    min_score: float = INFER["min_score"],
+    mask_threshold: float = INFER["mask_threshold"],
     progress=None,
 ) -> dict:
     """Run the model on frames ``[start, stop)`` and write their detections to ``out_path``."""
