@@ -193,7 +193,7 @@ def reuse(args, device, cfg) -> None:
 
 def accuracy(model, meta, cfg, device, args) -> str:
     """MOTA / IDF1 of the whole pipeline (infer, track, evaluate) on the demo's unseen video."""
-    from ethoflow.evaluation.metrics import evaluate_tracks
+    from ethoflow.evaluation.mot import evaluate_tracks
     from ethoflow.io import tracktable
     from ethoflow.io.detections import read_detections
     from ethoflow.tracking.identity import track

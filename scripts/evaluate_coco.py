@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 import torch  # noqa: E402
 
-from ethoflow.evaluation.metrics import coco_eval  # noqa: E402
+from ethoflow.evaluation.coco import coco_eval  # noqa: E402
 from ethoflow.io import read_json, step_logging, write_json  # noqa: E402
 from ethoflow.models import load_model, resolve_device  # noqa: E402
 from ethoflow.tracking.infer import coco_detections  # noqa: E402

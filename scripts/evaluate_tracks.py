@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow.evaluation.metrics import evaluate_video  # noqa: E402
+from ethoflow.evaluation.video import evaluate_video  # noqa: E402
 from ethoflow.io import (  # noqa: E402
     read_json,
     step_logging,

@@ -4,17 +4,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from ethoflow.evaluation.metrics import summary_rows, write_summary  # noqa: E402
+from ethoflow.evaluation.summary import summary_rows, write_summary  # noqa: E402
 from ethoflow.io import step_logging  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]):
+    # The rule lists input.tracks in the order of params.pairs: one track table per pair.
+    pairs = [tuple(p) for p in sm.params.pairs]
+    tracks = dict(zip(pairs, sm.input.tracks, strict=True))
     rows = summary_rows(
         coco_files=list(sm.input.coco),
-        track_files=list(sm.input.tracks),
+        track_files=tracks,
         video_metric_files=list(sm.input.videos),
         models=sm.params.models,
-        pairs=[tuple(p) for p in sm.params.pairs],
+        pairs=pairs,
         videos=sm.params.videos,
         labelled=sm.params.labelled,
     )

@@ -128,7 +128,7 @@ def test_bad_input(tmp_path):
 def test_sleap_fly_clip(shared_data, tmp_path):
     """Both flies sit still through frames 0-300: no temporal background model sees the floor
     under them; the still-animal fill must find them."""
-    from ethoflow.evaluation.metrics import evaluate_video
+    from ethoflow.evaluation.video import evaluate_video
     from ethoflow.io import keypoints as K
 
     d = shared_data / "sleap-fly-clip"

@@ -1,4 +1,5 @@
-"""Tests for ethoflow.metrics on small synthetic track tables with exact, hand-computed values."""
+"""Tests for ethoflow.evaluation (mot, coco, video, summary) on small synthetic track tables, with
+exact, hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.evaluation import metrics
+from ethoflow.evaluation import coco, mot, summary, video
 from ethoflow.io import masks as M
 from ethoflow.io import tracktable as T
 
@@ -66,7 +67,7 @@ def swapped(n: int = N, start: int = N // 2) -> pd.DataFrame:
 def test_perfect_prediction():
     truth = truth_table()
     pred = table([(f, i, rect(*BOX[i])) for f in range(N) for i in BOX])
-    r = metrics.evaluate_tracks(pred, truth)
+    r = mot.evaluate_tracks(pred, truth)
     for key in ("mota", "idf1", "idp", "idr", "precision", "recall", "hota", "deta", "assa"):
         assert r[key] == pytest.approx(1.0), key
     assert r["loca"] == pytest.approx(1.0)
@@ -80,7 +81,7 @@ def test_perfect_prediction():
 
 
 def test_swapped_identities():
-    r = metrics.evaluate_tracks(swapped(), truth_table())
+    r = mot.evaluate_tracks(swapped(), truth_table())
     assert r["id_switches"] == 2  # each of the two tracks switches once
     assert r["misses"] == r["false_positives"] == 0
     assert r["mota"] == pytest.approx(1 - 2 / (2 * N))
@@ -96,7 +97,7 @@ def test_swapped_identities():
 
 def test_swap_late_idf1():
     # Swap for the last 4 of 10 frames: the best assignment keeps 6 frames of each track.
-    r = metrics.mot_metrics(swapped(start=6), truth_table())
+    r = mot.mot_metrics(swapped(start=6), truth_table())
     assert r["id_switches"] == 2
     assert r["idf1"] == pytest.approx(2 * 6 / (2 * N))
 
@@ -105,7 +106,7 @@ def test_missing_detections():
     k = 3
     rows = [(f, "mouse1", rect(*BOX["mouse1"])) for f in range(N)]
     rows += [(f, "mouse2", rect(*BOX["mouse2"])) for f in range(k, N)]
-    r = metrics.evaluate_tracks(table(rows), truth_table())
+    r = mot.evaluate_tracks(table(rows), truth_table())
     assert r["misses"] == k
     assert r["false_positives"] == 0
     assert r["mota"] == pytest.approx(1 - k / (2 * N))
@@ -121,7 +122,7 @@ def test_missing_detections():
 def test_frame_without_predictions_counts_as_misses():
     truth = truth_table()
     pred = table([(f, i, rect(*BOX[i])) for f in range(N - 1) for i in BOX])  # last frame empty
-    r = metrics.mot_metrics(pred, truth)
+    r = mot.mot_metrics(pred, truth)
     assert r["misses"] == 2
     assert r["num_frames"] == N
 
@@ -130,14 +131,14 @@ def test_false_positive_on_frame_without_truth():
     truth = truth_table(5)
     rows = [(f, i, rect(*BOX[i])) for f in range(5) for i in BOX]
     rows.append((7, "mouse1", rect(*BOX["mouse1"])))  # no truth on frame 7
-    r = metrics.evaluate_tracks(table(rows), truth)
+    r = mot.evaluate_tracks(table(rows), truth)
     assert r["false_positives"] == 1
     assert r["misses"] == 0
     assert r["num_frames"] == 6
     assert r["mota"] == pytest.approx(1 - 1 / 10)
     assert r["deta"] == pytest.approx(10 / 11)
     # restricted to the annotated frames the stray prediction does not count
-    r = metrics.evaluate_tracks(table(rows), truth, frames=range(5))
+    r = mot.evaluate_tracks(table(rows), truth, frames=range(5))
     assert r["false_positives"] == 0
     assert r["mota"] == pytest.approx(1.0)
 
@@ -145,19 +146,19 @@ def test_false_positive_on_frame_without_truth():
 def test_iou_below_threshold_is_not_matched():
     truth = table([(f, "mouse1", rect(5, 5, 10, 10)) for f in range(N)], source="truth")
     pred = table([(f, "mouse1", rect(5, 5, 10, 4)) for f in range(N)])  # IoU 40/100 = 0.4
-    r = metrics.evaluate_tracks(pred, truth)
+    r = mot.evaluate_tracks(pred, truth)
     assert (r["misses"], r["false_positives"]) == (N, N)
     assert r["mota"] == pytest.approx(-1.0)
     assert r["matched"] == 0
     assert math.isnan(r["identity_accuracy"])
-    r = metrics.mot_metrics(pred, truth, iou_threshold=0.3)
+    r = mot.mot_metrics(pred, truth, iou_threshold=0.3)
     assert (r["misses"], r["false_positives"]) == (0, 0)
     assert r["motp"] == pytest.approx(0.6)  # motmetrics' MOTP is a distance, 1 - IoU
 
 
 def test_empty_predictions():
     truth = truth_table()
-    r = metrics.evaluate_tracks(table([]), truth)
+    r = mot.evaluate_tracks(table([]), truth)
     assert r["misses"] == 2 * N
     assert r["mota"] == 0.0
     assert (r["hota"], r["deta"], r["assa"]) == (0.0, 0.0, 0.0)
@@ -168,9 +169,9 @@ def test_input_checks():
     truth = truth_table()
     two_videos = pd.concat([truth, truth.assign(video="w")])
     with pytest.raises(ValueError, match="one video at a time"):
-        metrics.mot_metrics(two_videos, truth)
+        mot.mot_metrics(two_videos, truth)
     with pytest.raises(ValueError, match="more than one row"):
-        metrics.hota(pd.concat([truth, truth]), truth)
+        mot.hota(pd.concat([truth, truth]), truth)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def test_input_checks():
 def test_hota_single_object_perfect():
     truth = table([(f, "a", rect(5, 5, 10, 10)) for f in range(4)], source="truth")
     pred = table([(f, "x", rect(5, 5, 10, 10)) for f in range(4)])
-    r = metrics.hota(pred, truth)
+    r = mot.hota(pred, truth)
     assert r == pytest.approx({"hota": 1.0, "deta": 1.0, "assa": 1.0, "loca": 1.0}, abs=1e-12)
 
 
@@ -189,7 +190,7 @@ def test_hota_partial_localisation():
     # IoU 72/100 = 0.72: matched for the 14 alphas 0.05..0.70, unmatched for 0.75..0.95.
     truth = table([(f, "a", rect(5, 5, 10, 10)) for f in range(4)], source="truth")
     pred = table([(f, "x", rect(5, 5, 9, 8)) for f in range(4)])
-    r = metrics.hota(pred, truth)
+    r = mot.hota(pred, truth)
     k = 14
     assert r["hota"] == pytest.approx(k / ALPHAS, abs=1e-6)
     assert r["deta"] == pytest.approx(k / ALPHAS, abs=1e-6)
@@ -208,7 +209,7 @@ def test_hota_prefers_the_consistent_track():
     truth = table([(f, "a", rect(5, 5, 10, 10)) for f in range(4)], source="truth")
     rows = [(f, "z", rect(5, 5, 10, 10)) for f in range(3)]
     rows += [(3, "z", rect(5, 5, 9, 8)), (3, "b", rect(5, 5, 10, 10))]
-    r = metrics.hota(table(rows), truth)
+    r = mot.hota(table(rows), truth)
     k = 14  # alphas <= 0.72
     # alpha <= 0.72: TP 4 (z), FP 1 (b)                -> DetA 4/5, AssA 4/(4+4-4) = 1
     # alpha  > 0.72: TP 3, FN 1, FP 2 (z on frame 3, b) -> DetA 3/6, AssA 3/(4+4-3) = 3/5
@@ -265,7 +266,7 @@ def perfect_detections(gt: dict) -> list[dict]:
 def test_coco_eval_perfect(iou_type):
     gt = coco_gt()
     dets = perfect_detections(gt)
-    r = metrics.coco_eval(gt, dets, iou_type)
+    r = coco.coco_eval(gt, dets, iou_type)
     assert r == pytest.approx(
         {"ap": 1.0, "ap50": 1.0, "ap75": 1.0, "ap_mouse1": 1.0, "ap_mouse2": 1.0}
     )
@@ -274,19 +275,19 @@ def test_coco_eval_perfect(iou_type):
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_coco_eval_no_detections(iou_type):
-    r = metrics.coco_eval(coco_gt(), [], iou_type)
+    r = coco.coco_eval(coco_gt(), [], iou_type)
     assert r == {"ap": 0.0, "ap50": 0.0, "ap75": 0.0, "ap_mouse1": 0.0, "ap_mouse2": 0.0}
 
 
 def test_coco_eval_wrong_category_and_unknown_image():
     gt = coco_gt()
     dets = perfect_detections(gt)[:1]  # mouse1 only
-    r = metrics.coco_eval(gt, dets, "segm")
+    r = coco.coco_eval(gt, dets, "segm")
     assert r["ap_mouse1"] == pytest.approx(1.0)
     assert r["ap_mouse2"] == 0.0
     assert r["ap"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="not in the ground truth"):
-        metrics.coco_eval(gt, [dict(dets[0], image_id=99)], "bbox")
+        coco.coco_eval(gt, [dict(dets[0], image_id=99)], "bbox")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -299,7 +300,7 @@ def test_write_summary(tmp_path):
         {"mota": 0.9, "video": "v1", "model": "m1", "hota": 0.8},
         {"mota": float("nan"), "video": "v2", "model": "m1", "hota": 0.7},
     ]
-    df = metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "out" / "s.parquet")
+    df = summary.write_summary(rows, tmp_path / "s.csv", tmp_path / "out" / "s.parquet")
     assert list(df.columns) == ["model", "video", "mota", "hota"]
     back = pd.read_parquet(tmp_path / "out" / "s.parquet")
     pd.testing.assert_frame_equal(back, df)
@@ -322,7 +323,7 @@ def test_summary_metric_columns_are_float_whichever_rows_are_there(tmp_path):
             "match": None,
         },
     ]
-    metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
+    summary.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
     back = pd.read_parquet(tmp_path / "s.parquet")
     assert back["identity_accuracy"].dtype == "float64" and back["identity_accuracy"].isna().all()
     assert back["id_switches"].dtype == "float64" and back["id_switches"][0] == 2
@@ -340,16 +341,16 @@ def test_summary_rows_carry_inference_speed_from_the_track_tables(tmp_path):
         },
     )
     T.write(truth_table().assign(source="detected", model="m", video="w"), tracks / "w.parquet")
-    # an empty track table (nothing detected) is matched by its path
+    # an empty track table (nothing detected) is found by its (tracker, video) key
     T.write(T.empty(), tracks / "x.parquet", stats={"infer_frames": 5, "infer_seconds": 0.5})
-    files = [tracks / f"{v}.parquet" for v in ("v", "w", "x")]
-    rows = metrics.summary_rows([], files, [], ["m"], ["v", "w", "x"], [])
+    files = {("m", v): tracks / f"{v}.parquet" for v in ("v", "w", "x")}
+    rows = summary.summary_rows([], files, [], ["m"], ["v", "w", "x"], [])
     by_video = {r["video"]: r for r in rows}
     v, w, x = by_video["v"], by_video["w"], by_video["x"]
     assert (v["infer_frames"], v["infer_seconds"], v["infer_fps"]) == (30, 2.0, 15.0)
     assert (w["infer_frames"], w["infer_seconds"], w["infer_fps"]) == (None, None, None)
     assert x["infer_fps"] == 10.0 and x["track_rows"] == 0
-    df = metrics.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
+    df = summary.write_summary(rows, tmp_path / "s.csv", tmp_path / "s.parquet")
     assert pd.read_csv(tmp_path / "s.csv")["infer_fps"].tolist()[::2] == [15.0, 10.0]
     assert df["infer_fps"].isna().tolist() == [False, True, False]
 
@@ -388,12 +389,12 @@ def test_centroid_gate_decides_matches():
     truth = points([(f, "a", 100.0, 100.0) for f in range(4)])
     # 30 px off inside a 50 px gate on frames 0-1; 60 px off (outside) on frames 2-3
     pred = points([(f, "a", 130.0 if f < 2 else 160.0, 100.0) for f in range(4)], "detected")
-    r = metrics.evaluate_tracks(pred, truth, match="centroid", gate=50.0)
+    r = mot.evaluate_tracks(pred, truth, match="centroid", gate=50.0)
     assert (r["misses"], r["false_positives"], r["num_objects"]) == (2, 2, 4)
     assert r["mota"] == pytest.approx(0.0)
     assert r["motp"] == pytest.approx(30 / 50)  # mean d / gate of the matches
     # a wider gate takes them all
-    r = metrics.evaluate_tracks(pred, truth, match="centroid", gate=70.0)
+    r = mot.evaluate_tracks(pred, truth, match="centroid", gate=70.0)
     assert r["mota"] == pytest.approx(1.0) and r["identity_accuracy"] == 1.0
 
 
@@ -408,7 +409,7 @@ def test_centroid_matching_counts_identity_swaps():
         ],
         "detected",
     )
-    r = metrics.evaluate_tracks(pred, truth, match="centroid", gate=50.0)
+    r = mot.evaluate_tracks(pred, truth, match="centroid", gate=50.0)
     assert r["id_switches"] == 2
     assert r["identity_accuracy"] == pytest.approx(0.5)
     assert r["mota"] == pytest.approx(1 - 2 / 20)
@@ -417,11 +418,11 @@ def test_centroid_matching_counts_identity_swaps():
 def test_centroid_mode_needs_no_masks_but_mask_mode_does():
     truth = points([(0, "a", 10.0, 10.0)])
     with pytest.raises(ValueError, match="mask"):
-        metrics.evaluate_tracks(truth.assign(source="detected").drop(columns="mask"), truth)
+        mot.evaluate_tracks(truth.assign(source="detected").drop(columns="mask"), truth)
     with pytest.raises(ValueError, match="gate"):
-        metrics.evaluate_tracks(truth, truth, match="centroid", gate=0)
+        mot.evaluate_tracks(truth, truth, match="centroid", gate=0)
     with pytest.raises(ValueError, match="match mode"):
-        metrics.evaluate_tracks(truth, truth, match="nearest")
+        mot.evaluate_tracks(truth, truth, match="nearest")
 
 
 def test_evaluate_video_splits_labelled_unlabelled_and_touching():
@@ -433,14 +434,14 @@ def test_evaluate_video_splits_labelled_unlabelled_and_touching():
     pred = table(
         [(f, i, rect(*boxes[f][i])) for f in range(N) for i in boxes[f] if f < 6 or i == "mouse1"]
     )
-    r = metrics.evaluate_video(pred, truth, labelled_frames=[0, 1, 7])
+    r = video.evaluate_video(pred, truth, labelled_frames=[0, 1, 7])
     assert (r["frames_labelled"], r["frames_unlabelled"], r["frames_touching"]) == (3, 7, 4)
     assert r["misses_touching"] == 4 and r["num_objects_touching"] == 8
     assert r["misses_labelled"] == 1 and r["misses_unlabelled"] == 3
     assert r["misses"] == 4 and r["mota"] == pytest.approx(1 - 4 / 20)
     # keypoint truth has no touching part
     pts = points([(0, "a", 10.0, 10.0), (1, "a", 10.0, 10.0)])
-    r = metrics.evaluate_video(pts.assign(source="detected"), pts, [1], match="centroid")
+    r = video.evaluate_video(pts.assign(source="detected"), pts, [1], match="centroid")
     assert r["frames_touching"] == 0 and r["mota_touching"] is None
     assert r["mota_labelled"] == 1.0 and r["gate_px"] == 50.0
 
@@ -451,11 +452,31 @@ def test_summary_rows_for_baselines_and_videos_without_truth(tmp_path):
     t = t[(t["identity"] == "mouse1") | (t["frame"] < 5)]
     T.write(t, tmp_path / "tracks" / "m" / "v.parquet")
     T.write(t.assign(model="classical"), tmp_path / "tracks" / "classical" / "v.parquet")
-    files = [tmp_path / "tracks" / m / "v.parquet" for m in ("m", "classical")]
-    rows = metrics.summary_rows(
+    files = {(m, "v"): tmp_path / "tracks" / m / "v.parquet" for m in ("m", "classical")}
+    rows = summary.summary_rows(
         [], files, [], ["m"], ["v"], [], pairs=[("m", "v"), ("classical", "v")]
     )
     assert [(r["model"], r["kind"]) for r in rows] == [("m", "model"), ("classical", "classical")]
     assert rows[0]["detection_rate"] == pytest.approx(15 / 20)
     assert rows[0]["area_cv"] == pytest.approx(0.0)
     assert rows[0]["has_truth"] is False and rows[0]["mota_unlabelled"] is None
+
+
+def test_summary_rows_key_track_tables_by_the_mapping_not_their_paths(tmp_path):
+    """Where a track table lies says nothing: a table under an unrelated name (and under a
+    folder named like another tracker) lands in the row of the key it is given."""
+    t = truth_table().assign(source="detected", model="m")
+    T.write(t, tmp_path / "classical" / "w.parquet", stats={"infer_frames": 8, "infer_seconds": 2})
+    T.write(t[t["frame"] < 5], tmp_path / "a" / "b.parquet")
+    tracks = {
+        ("m", "v"): tmp_path / "classical" / "w.parquet",
+        ("m", "w"): tmp_path / "a/b.parquet",
+    }
+    rows = summary.summary_rows([], tracks, [], ["m"], ["v", "w"], [], pairs=[*tracks, ("m", "x")])
+    by_pair = {(r["model"], r["video"]): r for r in rows}
+    assert list(by_pair) == [("m", "v"), ("m", "w"), ("m", "x")]
+    assert (by_pair["m", "v"]["track_rows"], by_pair["m", "v"]["infer_fps"]) == (2 * N, 4.0)
+    assert (by_pair["m", "w"]["track_rows"], by_pair["m", "w"]["infer_fps"]) == (10, None)
+    assert by_pair["m", "x"]["track_rows"] == 0 and by_pair["m", "x"]["detection_rate"] is None
+    with pytest.raises(TypeError, match="map"):
+        summary.summary_rows([], list(tracks.values()), [], ["m"], ["v"], [])

@@ -56,7 +56,7 @@ def test_keypoints_follow_the_working_copy(shared_data):
 def test_truth_and_compare_tables_score_sleap_like_the_issue_says(shared_data):
     """SLEAP's own tracker output on the clip, scored against the proofread labels at a 50 px
     gate: MOTA 0.908, IDF1 0.944, 16 ID switches (the figures the issue quotes)."""
-    from ethoflow.evaluation.metrics import evaluate_tracks
+    from ethoflow.evaluation.mot import evaluate_tracks
 
     d = shared_data / "sleap-fly-clip"
     ks = K.check_identities(K.read_keypoints(d / "clip.slp"), ["female", "male"])

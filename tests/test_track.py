@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.evaluation.metrics import evaluate_tracks
+from ethoflow.evaluation.mot import evaluate_tracks
 from ethoflow.io import tracktable
 from ethoflow.tracking.identity import track
 
