@@ -67,6 +67,9 @@ def read_detections(paths: list[str | os.PathLike]) -> pd.DataFrame:
     tables = []
     for p in paths:
         try:
+            missing = [c for c in DETECTION_SCHEMA.names if c not in pq.read_schema(p).names]
+            if missing:
+                raise EthoflowError(f"{p}: not a detection shard, missing columns {missing}")
             tables.append(pq.read_table(p, schema=DETECTION_SCHEMA))
         except (FileNotFoundError, pa.ArrowInvalid) as e:
             raise EthoflowError(f"{p}: cannot read detections ({e})") from None

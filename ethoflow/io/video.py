@@ -166,7 +166,8 @@ class VideoWriter:
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p"
         if codec == "libx264":
-            # Closed GOPs and no scene-cut key frames keep decoding after a seek identical.
+            # Closed GOPs (no B-frames, a key frame at least every 30 frames) keep decoding after
+            # a seek identical; x264 may add scene-cut key frames, which a seek handles as well.
             self._stream.options = {"crf": str(crf), "preset": "medium", "g": "30", "bf": "0"}
         else:
             self._stream.options = {"qscale": "2", "g": "30"}

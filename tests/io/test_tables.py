@@ -331,15 +331,10 @@ def test_read_detections_wrong_types(tmp_path):
     assert str(wrong) in str(e.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_detections reads a Parquet file lacking the detection columns as all-null "
-    "columns instead of an EthoflowError (tracktable.read checks its columns; this does not)",
-)
 def test_read_detections_missing_columns(tmp_path):
     wrong = tmp_path / "wrong.parquet"
     pq.write_table(pa.table({"frame": [0], "det": [0]}), wrong)
-    with pytest.raises(EthoflowError) as e:
+    with pytest.raises(EthoflowError, match="missing columns") as e:
         read_detections([wrong])
     assert str(wrong) in str(e.value)
 
