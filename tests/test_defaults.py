@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from ethoflow import defaults as D
+from ethoflow.evaluation import mot, video
 from ethoflow.labels import annotations, foreground, frames
 from ethoflow.labels import qa as qa_mod
 from ethoflow.labels.bootstrap import masks as boot_masks
@@ -61,6 +62,10 @@ def _infer_shard():
         (lambda: boot_masks.instance_masks, D.BOOTSTRAP),
         (lambda: classical.track_video, D.BASELINES),
         (_infer_shard, D.INFER),
+        (lambda: mot.evaluate_tracks, D.METRICS),
+        (lambda: mot.mot_metrics, D.METRICS),
+        (lambda: mot.identity_accuracy, D.METRICS),
+        (lambda: video.evaluate_video, D.METRICS),
     ],
     ids=[
         "select_frames",
@@ -71,6 +76,10 @@ def _infer_shard():
         "instance_masks",
         "classical.track_video",
         "infer_shard",
+        "evaluate_tracks",
+        "mot_metrics",
+        "identity_accuracy",
+        "evaluate_video",
     ],
 )
 def test_keyword_defaults_come_from_the_table(func, table):

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from ethoflow.defaults import METRICS
 from ethoflow.io import masks as M
 
 _EPS = np.finfo(float).eps
@@ -125,7 +126,7 @@ def _pair_frames(
     truth: pd.DataFrame,
     frames: Iterable[int] | None = None,
     match: str = "mask",
-    gate: float = 50.0,
+    gate: float = METRICS["gate_px"],
 ) -> list[_Frame]:
     """Group both tables by frame (union of frames) and compute the truth x prediction
     similarity: mask IoU, or the gated centroid similarity (``match="centroid"``)."""
@@ -193,7 +194,9 @@ def _mot(frames: list[_Frame], iou_threshold: float) -> dict:
     return {key: _plain(row[name], key in _MM_INT_KEYS) for name, key in _MM_METRICS.items()}
 
 
-def mot_metrics(pred: pd.DataFrame, truth: pd.DataFrame, iou_threshold: float = 0.5) -> dict:
+def mot_metrics(
+    pred: pd.DataFrame, truth: pd.DataFrame, iou_threshold: float = METRICS["iou_threshold"]
+) -> dict:
     """CLEAR-MOT and ID metrics computed with motmetrics, matching on mask IoU.
 
     The distance between a truth and a predicted mask is ``1 - IoU``; pairs with
@@ -336,7 +339,9 @@ def _identity(frames: list[_Frame], iou_threshold: float) -> dict:
     }
 
 
-def identity_accuracy(pred: pd.DataFrame, truth: pd.DataFrame, iou_threshold: float = 0.5) -> dict:
+def identity_accuracy(
+    pred: pd.DataFrame, truth: pd.DataFrame, iou_threshold: float = METRICS["iou_threshold"]
+) -> dict:
     """Fraction of detections that carry the right identity.
 
     Per frame, predictions are matched to truth by mask IoU with the Hungarian algorithm,
@@ -355,11 +360,11 @@ def identity_accuracy(pred: pd.DataFrame, truth: pd.DataFrame, iou_threshold: fl
 def evaluate_tracks(
     pred: pd.DataFrame,
     truth: pd.DataFrame,
-    iou_threshold: float = 0.5,
+    iou_threshold: float = METRICS["iou_threshold"],
     frames: Iterable[int] | None = None,
     *,
     match: str = "mask",
-    gate: float = 50.0,
+    gate: float = METRICS["gate_px"],
 ) -> dict:
     """MOT metrics, HOTA and identity accuracy in one flat dict.
 

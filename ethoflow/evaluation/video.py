@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ethoflow.defaults import METRICS
 from ethoflow.evaluation.mot import evaluate_tracks
 from ethoflow.io import tracktable as T
 
@@ -28,9 +29,9 @@ def evaluate_video(
     truth: pd.DataFrame,
     labelled_frames: Iterable[int] = (),
     *,
-    iou_threshold: float = 0.5,
+    iou_threshold: float = METRICS["iou_threshold"],
     match: str = "mask",
-    gate: float = 50.0,
+    gate: float = METRICS["gate_px"],
 ) -> dict:
     """Everything :func:`evaluate_tracks` gives over all of a video's truth frames, plus the same
     key metrics (:data:`PART_METRICS`) over three parts, as ``{metric}_{part}``:
