@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 
 from ethoflow.io import EthoflowError
+from ethoflow.io.dlc import read_dlc
 from ethoflow.io.keypoints import (
     KeypointError,
     KeypointSet,
     centroids,
     load_keypoints,
-    read_dlc,
     read_keypoints,
-    read_sleap,
     rename_identities,
     write_keypoints,
 )
+from ethoflow.io.sleap import read_sleap
 
 FLY_NODES = [
     "head",

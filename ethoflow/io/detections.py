@@ -1,7 +1,7 @@
 """Detection shards on disk: their schema and readers (no torch needed, unlike inference).
 
-A shard is the Parquet file :func:`ethoflow.infer.infer_shard` writes: one row per detection, and
-in the schema metadata under :data:`ethoflow.tracktable.STATS_KEY` the JSON
+A shard is the Parquet file :func:`ethoflow.tracking.infer.infer_shard` writes: one row per
+detection, and in the schema metadata under :data:`ethoflow.io.tracktable.STATS_KEY` the JSON
 ``{"frames", "seconds", "device"}`` of the inference run that produced it.
 """
 

@@ -225,7 +225,7 @@ def prepare(
     """Write frames ``start <= i < stop`` of ``src`` to ``dest``, each shrunk by ``downscale``
     (area interpolation), at the source's frame rate. Frame ``start`` becomes frame 0. The
     working copy that lets a 1024x1024 clip run on a CPU at 256x256; labels and truth are scaled
-    and shifted by the same numbers (:func:`ethoflow.keypoints.transform`)."""
+    and shifted by the same numbers (:func:`ethoflow.io.keypoints.transform`)."""
     import cv2
     from tqdm import tqdm
 

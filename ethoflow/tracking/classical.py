@@ -4,18 +4,18 @@ It sits beside the learned models in the report, to show what they add over a tr
 no labels and no training.
 
 1. **Background** (:func:`estimate_background`): the per-pixel percentile
-   (:func:`ethoflow.bootstrap.background_model`) of ``background_frames`` grey frames sampled
-   evenly across the video, by polarity (:data:`DEFAULT_PERCENTILE`): light animals on a dark
-   floor take a low percentile (the floor is the darkest a pixel gets), dark animals a high one,
-   ``polarity="auto"`` (animals of either polarity, as in the demo) the median. With a low (high)
-   percentile an animal that rests in one place for most of the video, but not all of it, still
-   drops out; a median keeps whatever sits still in more than half the samples. An animal that
-   never leaves its place in the sampled frames stays in any percentile (the SLEAP fly clip:
-   both flies sit still through its first 900 frames). Such *still animals*
-   (:func:`still_animals`) are found in the background itself, as blobs that stand out from the
-   floor by more than ``diff_threshold`` all the way round, and are inpainted from the floor
-   around them (``fill_still``).
-2. **Foreground** (:func:`ethoflow.bootstrap.foreground`): pixels that differ from the
+   (:func:`ethoflow.labels.foreground.background_model`) of ``background_frames`` grey frames
+   sampled evenly across the video, by polarity (:data:`DEFAULT_PERCENTILE`): light animals on a
+   dark floor take a low percentile (the floor is the darkest a pixel gets), dark animals a high
+   one, ``polarity="auto"`` (animals of either polarity, as in the demo) the median. With a low
+   (high) percentile an animal that rests in one place for most of the video, but not all of it,
+   still drops out; a median keeps whatever sits still in more than half the samples. An animal that
+   never leaves its place in the sampled frames stays in any percentile (the SLEAP fly clip: both
+   flies sit still through its first 900 frames). Such *still animals* (:func:`still_animals`) are
+   found in the background itself, as blobs that stand out from the floor by more than
+   ``diff_threshold`` all the way round, and are inpainted from the floor around them
+   (``fill_still``).
+2. **Foreground** (:func:`ethoflow.labels.foreground.foreground`): pixels that differ from the
    background by more than ``diff_threshold`` in the animals' polarity ("auto": either way), an
    opening of ``open_px``, a closing of ``close_px``, holes filled. Blobs are its 8-connected
    components of at least ``min_area`` px.

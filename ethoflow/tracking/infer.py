@@ -7,7 +7,7 @@ gives. Frames are decoded one batch at a time: memory stays flat in video length
 Each shard's Parquet schema metadata carries, under ``STATS_KEY``, the measured throughput as
 JSON ``{"frames", "seconds", "device"}`` (seconds: wall time of decoding, forward passes and
 encoding the detections); :func:`read_infer_stats` sums it over shards without reading any rows.
-Reading shards needs no torch: it lives in :mod:`ethoflow.detections` (re-exported here).
+Reading shards needs no torch: it lives in :mod:`ethoflow.io.detections` (re-exported here).
 """
 
 from __future__ import annotations

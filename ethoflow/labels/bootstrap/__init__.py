@@ -24,7 +24,7 @@ import as hand-drawn ones (one class per identity).
    flags (:data:`FLAGS`), written beside the LabelMe files as ``bootstrap.csv``.
 
 Keypoints are ``(K, 2)`` float arrays of ``(x, y)`` pixel coordinates with ``(0, 0)`` at the
-centre of the top-left pixel (as :mod:`ethoflow.keypoints` reads SLEAP and DeepLabCut files);
+centre of the top-left pixel (as :mod:`ethoflow.io.keypoints` reads SLEAP and DeepLabCut files);
 NaN rows are keypoints that are not visible.
 
 Choosing parameters: a background model is much better than the adaptive threshold when the

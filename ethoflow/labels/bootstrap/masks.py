@@ -28,7 +28,7 @@ FLAGS = {
 
 
 def keypoint_arrays(ks) -> dict[int, dict[str, np.ndarray]]:
-    """``{frame: {identity: (K, 2) array}}`` from an :class:`ethoflow.keypoints.KeypointSet`
+    """``{frame: {identity: (K, 2) array}}`` from an :class:`ethoflow.io.keypoints.KeypointSet`
     (nodes in ``ks.nodes`` order; invisible points NaN)."""
     t = ks.table
     node_index = {n: i for i, n in enumerate(ks.nodes)}

@@ -164,7 +164,7 @@ def bootstrap_video(
 ) -> pd.DataFrame:
     """The workflow's step: LabelMe files of masks bootstrapped from one video's keypoints.
 
-    ``keypoints_path``: the video's keypoint table (:func:`ethoflow.keypoints.write_keypoints`,
+    ``keypoints_path``: the video's keypoint table (:func:`ethoflow.io.keypoints.write_keypoints`,
     already in the coordinates of ``video_path``). ``settings``: the config's ``bootstrap``
     section. ``frames: extracted`` bootstraps the frames the frame extraction picked
     (``frames_dir/frames.json``) that have keypoints; ``frames: labelled`` every labelled frame

@@ -212,7 +212,7 @@ def qa_labels(
 ) -> pd.DataFrame:
     """The checks of every labelled frame, their table (Parquet) and review queue (folder).
 
-    ``inputs``: label files and folders (as :func:`ethoflow.annotations.resolve_label_inputs`
+    ``inputs``: label files and folders (as :func:`ethoflow.labels.annotations.resolve_label_inputs`
     takes them). Each labelled frame must hold every identity; area medians are per identity
     and video; jumps are checked between labelled frames of one video at most ``max_gap``
     apart. The review queue holds the ``review_limit`` worst frames (most flags, then name),
