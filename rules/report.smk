@@ -23,6 +23,8 @@ rule overlay:
 
 
 rule report:
+    # Each list of inputs comes with the keys of its files, in the same order, as params:
+    # the script pairs them up, so the library never reads a key off a path.
     input:
         summary="results/metrics/summary.csv",
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
@@ -33,12 +35,12 @@ rule report:
         bootstrap=[f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS],
         qa=["results/qa/labels.parquet"]
         + [f"results/qa/tracks/{m}/{v}.parquet" for v in VIDEOS for m in MODELS],
-        train_logs=expand("results/models/{model}/train_log.csv", model=MODELS),
-        overlays=expand(
-            "results/report/overlays/{model}/{video}.mp4",
-            model=MODELS,
-            video=config["report"]["overlay_videos"],
-        ),
+        train_logs=[f"results/models/{m}/train_log.csv" for m in MODELS],
+        overlays=[
+            f"results/report/overlays/{m}/{v}.mp4"
+            for m in MODELS
+            for v in config["report"]["overlay_videos"]
+        ],
     output:
         report(
             "results/report/index.html",
@@ -63,5 +65,14 @@ rule report:
         with_truth=WITH_TRUTH,
         labelled=LABELLED,
         identities=config["identities"],
+        iou_threshold=config["metrics"]["iou_threshold"],
+        # The keys of input.tracks, .bootstrap, .qa and .overlays, in their order (those of
+        # input.truth are with_truth, of input.train_logs models).
+        pairs=[(m, v) for v in VIDEOS for m in trackers_of(v)],
+        bootstrap_videos=KEYPOINT_VIDEOS,
+        qa_names=["labels"] + [f"{m}/{v}" for v in VIDEOS for m in MODELS],
+        overlay_pairs=[
+            (m, v) for m in MODELS for v in config["report"]["overlay_videos"]
+        ],
     script:
         "../scripts/report.py"

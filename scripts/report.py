@@ -1,29 +1,47 @@
-"""Snakemake entry point: the self-contained HTML report (tables, figures, overlay links)."""
+"""Snakemake entry point: the self-contained HTML report (tables, figures, overlay links).
+
+The rule passes the key of every input file (its tracker and video, its model, ...) as params in
+the same order as the files; this script pairs them up.
+"""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from ethoflow.io import step_logging  # noqa: E402
-from ethoflow.report import build_report  # noqa: E402
+from ethoflow.report import ReportInputs, build_report  # noqa: E402
 
 sm = snakemake  # noqa: F821
+
+
+def keyed(keys, files) -> dict:
+    """``{key: file}``; keys given as lists (tuples in the Snakefile) become tuples."""
+    return {
+        tuple(k) if isinstance(k, list | tuple) else k: f for k, f in zip(keys, files, strict=True)
+    }
+
+
 with step_logging(sm.log[0]):
-    build_report(
-        sm.output[0],
+    overlays = zip(sm.params.overlay_pairs, sm.input.overlays, strict=True)
+    inputs = ReportInputs(
         summary_csv=sm.input.summary,
         coco_files=list(sm.input.coco),
-        track_files=list(sm.input.tracks),
-        truth_files=list(sm.input.truth),
-        train_logs=list(sm.input.train_logs),
-        overlays=list(sm.input.overlays),
+        tracks=keyed(sm.params.pairs, sm.input.tracks),
+        truth=keyed(sm.params.with_truth, sm.input.truth),
+        train_logs=keyed(sm.params.models, sm.input.train_logs),
+        overlays=[(m, v, f) for (m, v), f in overlays],
+        bootstrap=keyed(sm.params.bootstrap_videos, sm.input.bootstrap),
+        qa=keyed(sm.params.qa_names, sm.input.qa),
+    )
+    build_report(
+        sm.output[0],
+        inputs,
         models=list(sm.params.models),
         videos=list(sm.params.videos),
+        identities=list(sm.params.identities),
         with_truth=list(sm.params.with_truth),
         labelled=list(sm.params.labelled),
-        identities=list(sm.params.identities),
         trackers=list(sm.params.trackers),
         gates=dict(sm.params.gates),
-        bootstrap_dirs=list(sm.input.bootstrap),
-        qa_files=list(sm.input.qa),
+        iou_threshold=float(sm.params.iou_threshold),
     )

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from ethoflow import defaults as D
-from ethoflow.evaluation import mot, video
+from ethoflow import report
+from ethoflow.evaluation import mot, truth, video
 from ethoflow.labels import annotations, foreground, frames
 from ethoflow.labels import qa as qa_mod
 from ethoflow.labels.bootstrap import masks as boot_masks
@@ -26,6 +27,8 @@ def test_config_sections_equal_the_library_table(section):
 def test_report_defaults_equal_the_config():
     for key, value in D.REPORT.items():
         assert CONFIG["report"][key] == value
+    max_frames = inspect.signature(report.render_overlay).parameters["max_frames"].default
+    assert max_frames == D.REPORT["overlay_max_frames"]
 
 
 def test_every_model_lists_every_training_and_inference_setting():
@@ -66,6 +69,9 @@ def _infer_shard():
         (lambda: mot.mot_metrics, D.METRICS),
         (lambda: mot.identity_accuracy, D.METRICS),
         (lambda: video.evaluate_video, D.METRICS),
+        (lambda: truth.identity_status, D.METRICS),
+        (lambda: report.build_report, D.METRICS),
+        (lambda: report.timeline_figure, D.METRICS),
     ],
     ids=[
         "select_frames",
@@ -80,6 +86,9 @@ def _infer_shard():
         "mot_metrics",
         "identity_accuracy",
         "evaluate_video",
+        "identity_status",
+        "build_report",
+        "timeline_figure",
     ],
 )
 def test_keyword_defaults_come_from_the_table(func, table):

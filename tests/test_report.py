@@ -9,15 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ethoflow.evaluation.metrics import evaluate_tracks, summary_rows, write_summary
+from ethoflow.evaluation.mot import evaluate_tracks
+from ethoflow.evaluation.summary import summary_rows, write_summary
+from ethoflow.evaluation.truth import identity_status
 from ethoflow.io import masks as M
 from ethoflow.io import tracktable as T
 from ethoflow.io import write_json
 from ethoflow.io.video import VideoWriter, iter_frames, probe
 from ethoflow.report import (
+    ReportInputs,
     build_report,
     fmt,
-    identity_status,
     loss_figure,
     render_overlay,
 )
@@ -141,32 +143,31 @@ def run(tmp_path_factory):
         log_df.to_csv(logs[-1], index=False)
 
     summary_csv = root / "results" / "metrics" / "summary.csv"
-    rows = summary_rows(coco_files, track_files, metric_files, MODELS, VIDEOS, ["vidA"])
+    tracks = {(p.parent.name, p.stem): p for p in track_files}  # results/tracks/{m}/{v}.parquet
+    rows = summary_rows(coco_files, tracks, metric_files, MODELS, VIDEOS, ["vidA"])
     write_summary(rows, summary_csv, root / "results" / "metrics" / "summary.parquet")
 
     overlay = root / "results" / "report" / "overlays" / "m1" / "vidA.mp4"
     render_overlay(videos["vidA"], T.read(track_files[0]), overlay, IDENTITIES)
 
     out_html = root / "results" / "report" / "index.html"
-    build_report(
-        out_html,
+    inputs = ReportInputs(
         summary_csv=summary_csv,
         coco_files=coco_files,
-        track_files=track_files,
-        truth_files=[truth_file],
-        train_logs=logs,
-        overlays=[overlay],
-        models=MODELS,
-        videos=VIDEOS,
-        with_truth=["vidA"],
-        labelled=["vidA"],
-        identities=IDENTITIES,
+        tracks=tracks,
+        truth={"vidA": truth_file},
+        train_logs=dict(zip(MODELS, logs, strict=True)),
+        overlays=[("m1", "vidA", overlay)],
     )
+    kw = dict(models=MODELS, videos=VIDEOS, with_truth=["vidA"], labelled=["vidA"])
+    build_report(out_html, inputs, identities=IDENTITIES, **kw)
     return dict(
         root=root,
         videos=videos,
         overlay=overlay,
         html=out_html,
+        inputs=inputs,
+        kw=kw,
         track_files=track_files,
         truth=truth,
     )
@@ -275,6 +276,66 @@ def test_identity_status_marks_wrong_frames(run):
     assert np.flatnonzero(st2["wrong"]).tolist() == [10]
     assert st2["missing"][10] and not st2["missing"][9]
     assert st1["ok"].sum() == N - 1
+
+
+def test_identity_status_matches_at_the_given_iou_threshold(run):
+    """A mask shifted by 2 pixels overlaps its truth at IoU 120 / 168 = 0.71."""
+    pred = table("vidA", "m1", "detected")
+    shifted = np.roll(mask("mouse1", 4), 2, axis=1)
+    pred.loc[(pred["identity"] == "mouse1") & (pred["frame"] == 4), "mask"] = [M.encode(shifted)]
+    loose = identity_status(pred, run["truth"], "mouse1", N, iou_threshold=0.7)
+    strict = identity_status(pred, run["truth"], "mouse1", N, iou_threshold=0.75)
+    assert not loose["wrong"].any() and loose["ok"].all()
+    assert np.flatnonzero(strict["wrong"]).tolist() == [4]
+
+
+def test_report_takes_keys_from_its_inputs_not_from_paths(run, tmp_path):
+    """Files named after nothing, keyed by the mappings; the configured IoU threshold printed."""
+    import shutil
+
+    from ethoflow.io.images import write_png
+
+    def copy(src, name):
+        dest = tmp_path / name
+        shutil.copy(src, dest)
+        return dest
+
+    inputs = run["inputs"]
+    tracks = {key: copy(p, f"t{k}.parquet") for k, (key, p) in enumerate(inputs.tracks.items())}
+    boot = tmp_path / "boot"
+    write_png(np.zeros((8, 8, 3), np.uint8), boot / "overlays" / "f1.png")
+    pd.DataFrame(
+        {"name": ["f1", "f1"], "flags": ["", "thin"], "keypoints_inside": [1.0, 0.5]}
+    ).to_csv(boot / "bootstrap.csv", index=False)
+    qa = tmp_path / "q.parquet"
+    pd.DataFrame({"frame": [1, 1, 2], "check": ["overlap", "jump", "area"]}).to_parquet(qa)
+    keyed = ReportInputs(
+        summary_csv=inputs.summary_csv,
+        coco_files=inputs.coco_files,
+        tracks=tracks,
+        truth={"vidA": copy(inputs.truth["vidA"], "gt.parquet")},
+        train_logs={
+            m: copy(p, f"log{k}.csv") for k, (m, p) in enumerate(inputs.train_logs.items())
+        },
+        overlays=[("m2", "vidB", copy(run["overlay"], "clip.mp4"))],
+        bootstrap={"vidK": boot},
+        qa={"m1/vidA": qa},
+    )
+    out = tmp_path / "html" / "index.html"
+    build_report(out, keyed, identities=IDENTITIES, iou_threshold=0.75, **run["kw"])
+    text = out.read_text()
+    for m in MODELS:
+        for v in VIDEOS:
+            assert f"<h3>{m} \u2014 {v}</h3>" in text  # one per track table
+    assert text.count("data:image/png;base64,") == 2 * 4 + 2 + 1  # + bootstrap picture
+    assert '<video controls preload="metadata" src="../clip.mp4"' in text
+    assert "<h3>m2 \u2014 vidB</h3>\n<p>" in text
+    assert "<h3>vidK</h3>" in text and "2 masks" in text and "1 masks flagged" in text
+    _, rows = html_table(text, "qa")
+    assert rows["m1/vidA"][1:] == ["2", "1", "1", "0", "0", "1"]
+    assert "IoU &lt; 0.75" in text and "IoU \u2265 0.75" in text
+    assert "0.5)" not in text
+    assert "No training log" not in text and "No ground truth for this video" in text
 
 
 def test_fmt():

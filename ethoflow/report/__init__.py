@@ -1,12 +1,36 @@
-"""The report: overlay videos, figures and the self-contained HTML report."""
+"""The report: overlay videos and one self-contained HTML page of a run's results.
 
-from ethoflow.report.build import (  # noqa: F401  (temporary while the package is split)
-    build_report,
-    draw_tracks,
-    fmt,
-    identity_status,
-    loss_figure,
-    render_overlay,
-    timeline_figure,
-    trajectory_figure,
-)
+Modules:
+
+- :mod:`ethoflow.report.overlay`: a track table drawn onto its video (:func:`render_overlay`,
+  one frame: :func:`draw_tracks`), streamed frame by frame.
+- :mod:`ethoflow.report.figures`: trajectory, identity timeline and training loss figures, as PNG
+  data URIs (encoded by :mod:`ethoflow.io.images`).
+- :mod:`ethoflow.report.html`: number formatting (:func:`fmt`), escaping, tables, the page's CSS
+  and the "How to read this" texts.
+- :mod:`ethoflow.report.tables`: the metric tables made from the summary table.
+- :mod:`ethoflow.report.sections`: one function per section of the page, each returning HTML.
+- :mod:`ethoflow.report.inputs`: :class:`ReportInputs`, the files a report reads, keyed by what
+  they belong to (the library never reads a key off a path), and their readers.
+- :mod:`ethoflow.report.build`: :func:`build_report`, the sections assembled into one file.
+
+The per-frame truth matching behind the identity timelines is
+:func:`ethoflow.evaluation.truth.identity_status`.
+"""
+
+from ethoflow.report.build import build_report
+from ethoflow.report.figures import loss_figure, timeline_figure, trajectory_figure
+from ethoflow.report.html import fmt
+from ethoflow.report.inputs import ReportInputs
+from ethoflow.report.overlay import draw_tracks, render_overlay
+
+__all__ = [
+    "ReportInputs",
+    "build_report",
+    "draw_tracks",
+    "fmt",
+    "loss_figure",
+    "render_overlay",
+    "timeline_figure",
+    "trajectory_figure",
+]
