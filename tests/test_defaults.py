@@ -9,11 +9,9 @@ import yaml
 
 from ethoflow import defaults as D
 from ethoflow import report
-from ethoflow.evaluation import mot, truth, video
-from ethoflow.labels import annotations, foreground, frames
+from ethoflow.labels import foreground
 from ethoflow.labels import qa as qa_mod
 from ethoflow.labels.bootstrap import masks as boot_masks
-from ethoflow.tracking import classical
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -49,51 +47,30 @@ def _keyword_defaults(func):
     }
 
 
-def _infer_shard():
-    infer = pytest.importorskip("ethoflow.tracking.infer")
-    return infer.infer_shard
+#: (module, function, the table its keyword defaults come from)
+TAKERS = [
+    ("ethoflow.labels.frames", "select_frames", D.FRAMES),
+    ("ethoflow.labels.frames", "extract_frames", D.FRAMES),
+    ("ethoflow.labels.annotations", "import_annotations", D.ANNOTATIONS),
+    ("ethoflow.labels.foreground", "foreground", D.BOOTSTRAP),
+    ("ethoflow.labels.foreground", "foreground_details", D.BOOTSTRAP),
+    ("ethoflow.labels.bootstrap.masks", "instance_masks", D.BOOTSTRAP),
+    ("ethoflow.tracking.classical", "track_video", D.BASELINES),
+    ("ethoflow.tracking.infer", "infer_shard", D.INFER),
+    ("ethoflow.evaluation.mot", "evaluate_tracks", D.METRICS),
+    ("ethoflow.evaluation.mot", "mot_metrics", D.METRICS),
+    ("ethoflow.evaluation.mot", "identity_accuracy", D.METRICS),
+    ("ethoflow.evaluation.video", "evaluate_video", D.METRICS),
+    ("ethoflow.evaluation.truth", "identity_status", D.METRICS),
+    ("ethoflow.report", "build_report", D.METRICS),
+    ("ethoflow.report", "timeline_figure", D.METRICS),
+]
 
 
-@pytest.mark.parametrize(
-    ("func", "table"),
-    [
-        (lambda: frames.select_frames, D.FRAMES),
-        (lambda: frames.extract_frames, D.FRAMES),
-        (lambda: annotations.import_annotations, D.ANNOTATIONS),
-        (lambda: foreground.foreground, D.BOOTSTRAP),
-        (lambda: foreground.foreground_details, D.BOOTSTRAP),
-        (lambda: boot_masks.instance_masks, D.BOOTSTRAP),
-        (lambda: classical.track_video, D.BASELINES),
-        (_infer_shard, D.INFER),
-        (lambda: mot.evaluate_tracks, D.METRICS),
-        (lambda: mot.mot_metrics, D.METRICS),
-        (lambda: mot.identity_accuracy, D.METRICS),
-        (lambda: video.evaluate_video, D.METRICS),
-        (lambda: truth.identity_status, D.METRICS),
-        (lambda: report.build_report, D.METRICS),
-        (lambda: report.timeline_figure, D.METRICS),
-    ],
-    ids=[
-        "select_frames",
-        "extract_frames",
-        "import_annotations",
-        "foreground",
-        "foreground_details",
-        "instance_masks",
-        "classical.track_video",
-        "infer_shard",
-        "evaluate_tracks",
-        "mot_metrics",
-        "identity_accuracy",
-        "evaluate_video",
-        "identity_status",
-        "build_report",
-        "timeline_figure",
-    ],
-)
-def test_keyword_defaults_come_from_the_table(func, table):
+@pytest.mark.parametrize(("module", "name", "table"), TAKERS, ids=[n for _, n, _ in TAKERS])
+def test_keyword_defaults_come_from_the_table(module, name, table):
     """A keyword named like a config key defaults to the table's value (no second copy)."""
-    kw = _keyword_defaults(func())
+    kw = _keyword_defaults(getattr(pytest.importorskip(module), name))
     shared = set(kw) & set(table)
     assert shared, "the function takes none of the section's keys"
     assert {k: kw[k] for k in shared} == {k: table[k] for k in shared}

@@ -16,25 +16,34 @@ from PIL import Image, UnidentifiedImageError
 
 from ethoflow.io.files import EthoflowError, atomic_path
 
+#: What :func:`open_rgb` raises for a file that is not a readable image.
+UNREADABLE = (UnidentifiedImageError, OSError)
+
+
+def open_rgb(source) -> np.ndarray:
+    """An image (a path or a binary file object) as an HxWx3 uint8 RGB array. Raises
+    FileNotFoundError or one of :data:`UNREADABLE`; the readers below turn those into errors
+    that name the file."""
+    with Image.open(source) as im:
+        return np.asarray(im.convert("RGB"))
+
 
 def read_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     """An image file as an HxWx3 uint8 RGB array; a missing or unreadable file is an error
     naming the file and ``what`` it is (e.g. "training image")."""
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        return open_rgb(path)
     except FileNotFoundError:
         raise EthoflowError(f"{path}: {what} not found") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except UNREADABLE as e:
         raise EthoflowError(f"{path}: {what} cannot be read ({e})") from None
 
 
 def decode_png(data: bytes) -> np.ndarray:
     """PNG (or any PIL-readable) bytes -> HxWx3 uint8 RGB; an EthoflowError saying why not."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+        return open_rgb(io.BytesIO(data))
+    except (*UNREADABLE, ValueError) as e:
         raise EthoflowError(str(e)) from None
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ethoflow.io.files import EthoflowError
+from ethoflow.io.images import UNREADABLE, open_rgb
 
 NAME_RE = re.compile(r"^(?P<video>.+)_(?P<frame>\d+)$")
 
@@ -54,11 +54,10 @@ class LabelledFrame:
 def read_label_image(path: Path, label_file: Path, fld: str) -> np.ndarray:
     """The image a label file refers to, as HxWx3 uint8 RGB; errors name the label file."""
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        return open_rgb(path)
     except FileNotFoundError:
         raise AnnotationError(label_file, fld, f"image {path} not found") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except UNREADABLE as e:
         raise AnnotationError(label_file, fld, f"image {path} cannot be read ({e})") from None
 
 

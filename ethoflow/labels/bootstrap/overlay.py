@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ethoflow.io.draw import identity_colors
+from ethoflow.io.draw import identity_colors_255
 from ethoflow.labels.bootstrap.masks import visible_points
 from ethoflow.labels.foreground import check_image
 
@@ -54,16 +54,13 @@ def overlay(
 ) -> np.ndarray:
     """RGB uint8 copy of ``image`` with each identity's mask filled translucently, its outline
     drawn and its keypoints as dots; one colour per identity (by sorted name, from
-    :func:`ethoflow.io.draw.identity_colors`)."""
+    :func:`ethoflow.io.draw.identity_colors_255`)."""
     image = check_image(image)
     out = image if image.ndim == 3 else image[:, :, None]
     out = np.ascontiguousarray(np.repeat(out, 3, axis=2) if out.shape[2] == 1 else out[:, :, :3])
     out = out.copy()
     ids = sorted(set(masks) | set(keypoints or {}))
-    colors = {
-        i: tuple(int(round(255 * c)) for c in col)
-        for i, col in zip(ids, identity_colors(ids), strict=True)
-    }
+    colors = identity_colors_255(ids)
     thick = max(1, round(max(out.shape[:2]) / 500))
     for idn, m in masks.items():
         m = np.asarray(m, bool)
