@@ -87,6 +87,11 @@ def trackers_of(video):
     return MODELS + base + [n for n in COMPARE if video in COMPARE[n]]
 
 
+# Every (tracker, video) with a track table, in one order: rules list their track inputs in it
+# and pass it as params.pairs, and their scripts zip the two into {(tracker, video): table}.
+TRACK_PAIRS = [(m, v) for v in VIDEOS for m in trackers_of(v)]
+
+
 def _one_of(names):
     """A wildcard constraint matching exactly these names (none: matches nothing)."""
     return "|".join(re.escape(n) for n in names) or "(?!)"

@@ -42,15 +42,10 @@ rule evaluate_tracks:
         "../scripts/evaluate_tracks.py"
 
 
-# The summary's (tracker, video) rows, in one order for both input.tracks and params.pairs:
-# scripts/summarize.py zips the two into the {(tracker, video): track table} mapping.
-SUMMARY_PAIRS = [(m, v) for v in VIDEOS for m in trackers_of(v)]
-
-
 rule summarize:
     input:
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
-        tracks=[f"results/tracks/{m}/{v}.parquet" for m, v in SUMMARY_PAIRS],
+        tracks=[f"results/tracks/{m}/{v}.parquet" for m, v in TRACK_PAIRS],
         videos=[
             f"results/metrics/{m}/videos/{v}.json"
             for v in WITH_TRUTH
@@ -72,7 +67,7 @@ rule summarize:
         **job_resources("summarize"),
     params:
         models=MODELS,
-        pairs=SUMMARY_PAIRS,
+        pairs=TRACK_PAIRS,
         videos=VIDEOS,
         labelled=LABELLED,
     script:

@@ -28,9 +28,7 @@ rule report:
     input:
         summary="results/metrics/summary.csv",
         coco=expand("results/metrics/{model}/coco.json", model=MODELS),
-        tracks=[
-            f"results/tracks/{m}/{v}.parquet" for v in VIDEOS for m in trackers_of(v)
-        ],
+        tracks=[f"results/tracks/{m}/{v}.parquet" for m, v in TRACK_PAIRS],
         truth=[truth_of(v) for v in WITH_TRUTH],
         bootstrap=[f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS],
         qa=["results/qa/labels.parquet"]
@@ -68,7 +66,7 @@ rule report:
         iou_threshold=config["metrics"]["iou_threshold"],
         # The keys of input.tracks, .bootstrap, .qa and .overlays, in their order (those of
         # input.truth are with_truth, of input.train_logs models).
-        pairs=[(m, v) for v in VIDEOS for m in trackers_of(v)],
+        pairs=TRACK_PAIRS,
         bootstrap_videos=KEYPOINT_VIDEOS,
         qa_names=["labels"] + [f"{m}/{v}" for v in VIDEOS for m in MODELS],
         overlay_pairs=[
