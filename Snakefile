@@ -25,17 +25,35 @@ include: "rules/track.smk"
 include: "rules/classical.smk"
 include: "rules/metrics.smk"
 include: "rules/report.smk"
+include: "rules/behaviour.smk"
 
 
 rule all:
     default_target: True
     input:
-        expand("results/frames/{video}", video=VIDEOS),
-        "results/metrics/summary.csv",
-        "results/report/index.html",
-        expand(
-            "results/qa/review/{model}/{video}",
-            model=MODELS,
-            video=config["report"]["overlay_videos"],
+        # detection and tracking (projects with videos and models)
+        (
+            [
+                expand("results/frames/{video}", video=VIDEOS),
+                "results/metrics/summary.csv",
+                "results/report/index.html",
+                expand(
+                    "results/qa/review/{model}/{video}",
+                    model=MODELS,
+                    video=config["report"]["overlay_videos"],
+                ),
+                "results/qa/review/labels",
+            ]
+            if MODELS
+            else []
         ),
-        "results/qa/review/labels",
+        # behaviour (also pose-only projects)
+        (
+            [
+                "results/behaviour/metrics.csv",
+                "results/report/behaviour.html",
+                [f"results/behaviour/features/{t}/{v}.parquet" for t, v in BEH_PAIRS],
+            ]
+            if BEH_ON
+            else []
+        ),

@@ -92,6 +92,55 @@ METRICS = {"iou_threshold": 0.5, "gate_px": 50.0}
 
 REPORT = {"overlay_max_frames": 300}
 
+BEHAVIOUR = {
+    "enabled": True,
+    "behaviours": ["explore", "approach", "investigate", "leave", "cross", "rest"],
+    "exclusive": True,
+    "overlap": "priority",
+    "mapping": {},
+    "ignore": [],
+    "span_types": [],
+    "raters": "majority",
+    "trackers": None,
+    "train_tracker": None,
+    "fps": None,
+    "px_per_mm": None,
+    "landmarks": [],
+    "windows_s": [0.5, 1.0, 2.0, 4.0],
+    "classifiers": ["tcn", "trees"],
+    "cv_blocks": 0,
+    "tcn": {
+        "channels": 32,
+        "layers": 7,
+        "stages": 2,
+        "dropout": 0.5,
+        "epochs": 40,
+        "min_batches": 10,
+        "lr": 0.001,
+        "weight_decay": 0.0001,
+        "crop": 512,
+        "batch_size": 6,
+        "smooth_weight": 0.15,
+        "smooth_tau": 4.0,
+        "max_class_weight": 10.0,
+        "checkpoint_every": 5,
+        "seed": 0,
+        "device": "cpu",
+        "weights": None,
+    },
+    "trees": {
+        "max_iter": 200,
+        "learning_rate": 0.1,
+        "max_leaf_nodes": 31,
+        "min_samples_leaf": 20,
+        "l2_regularization": 0.0,
+        "max_samples": 200000,
+        "seed": 0,
+    },
+    "bouts": {"min_bout_s": 0.2, "merge_gap_s": 0.2},
+    "motifs": {"enabled": True, "sample": 20000, "seed": 0},
+}
+
 #: config section -> its table here.
 SECTIONS = {
     "frames": FRAMES,
@@ -101,4 +150,5 @@ SECTIONS = {
     "baselines": BASELINES,
     "qa": QA,
     "metrics": METRICS,
+    "behaviour": BEHAVIOUR,
 }

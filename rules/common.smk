@@ -24,20 +24,28 @@ if DEMO:
     VIDEO_CFG = {v: {} for v in VIDEOS}
     LABELLED = [v for v, s in config["demo"]["videos"].items() if s["labelled"]]
     WITH_TRUTH = VIDEOS
+    POSE_ONLY = []
 else:
     if not config["videos"]:
         raise WorkflowError(
             "config: demo.enabled is false and `videos` is empty: nothing to do"
         )
-    VIDEOS = list(config["videos"])
     VIDEO_CFG = config["videos"]
+    # Entries with a video file run the whole pipeline; pose-only entries (no `path`, a `pose`
+    # file as the animals' track source) run the behaviour stage only.
+    VIDEOS = [v for v, s in VIDEO_CFG.items() if s.get("path")]
+    POSE_ONLY = [v for v, s in VIDEO_CFG.items() if not s.get("path")]
+    for _v in POSE_ONLY:
+        if not VIDEO_CFG[_v].get("pose"):
+            raise WorkflowError(f"config: videos.{_v} has neither a `path` nor a `pose` file")
     LABELLED = [
-        v for v, s in VIDEO_CFG.items() if s.get("labels") or s.get("keypoints")
+        v for v in VIDEOS if VIDEO_CFG[v].get("labels") or VIDEO_CFG[v].get("keypoints")
     ]
-    WITH_TRUTH = [v for v, s in VIDEO_CFG.items() if s.get("truth")]
-if not LABELLED:
+    WITH_TRUTH = [v for v in VIDEOS if VIDEO_CFG[v].get("truth")]
+if config["models"] and not LABELLED:
     raise WorkflowError(
-        "config: no video has labels or keypoints: at least one labelled video is needed"
+        "config: no video has labels or keypoints: at least one labelled video is needed "
+        "(or set `models: []` for a pose-only project)"
     )
 # Videos whose masks are bootstrapped from keypoint labels (SLEAP, DeepLabCut).
 KEYPOINT_VIDEOS = [v for v in VIDEOS if VIDEO_CFG[v].get("keypoints")]
@@ -220,3 +228,79 @@ def job_resources(rule):
             continue
         out[key] = _grows_with_attempt(value) if key in ("mem_mb", "runtime") else value
     return out
+
+
+# --- behaviour ---------------------------------------------------------------------------------
+BEH = config["behaviour"]
+BEH_ON = BEH["enabled"]
+ENTRIES = VIDEOS + POSE_ONLY
+if DEMO:
+    BEH_LABELLED = [
+        v for v, s in config["demo"]["videos"].items() if s.get("behaviour_labelled")
+    ]
+    BEH_TRUTH = VIDEOS  # the generator's behaviour truth
+else:
+    BEH_LABELLED = [v for v in ENTRIES if VIDEO_CFG[v].get("behaviour_labels")]
+    BEH_TRUTH = BEH_LABELLED  # scored in-sample, and by block cross-validation if asked
+BEH_TRAIN = BEH["train_tracker"] or (MODELS[0] if MODELS else "pose")
+CLASSIFIERS = list(BEH["classifiers"]) if BEH_ON else []
+
+
+def pose_of(video):
+    return VIDEO_CFG[video].get("pose")
+
+
+def beh_trackers_of(video):
+    """The track sources a video gets behaviour features from: the models' tracks, the truth
+    (mask truth only) and the pose file, filtered by `behaviour.trackers` when set."""
+    found = list(MODELS) if video in VIDEOS else []
+    if video in WITH_TRUTH and match_of(video) == "mask":
+        found.append("truth")
+    if pose_of(video):
+        found.append("pose")
+    wanted = BEH["trackers"]
+    return [t for t in found if wanted is None or t in wanted or t == BEH_TRAIN]
+
+
+if BEH_ON:
+    for _v in BEH_LABELLED + BEH_TRUTH:
+        if BEH_TRAIN not in beh_trackers_of(_v):
+            raise WorkflowError(
+                f"config: behaviour.train_tracker {BEH_TRAIN!r} has no tracks for {_v!r}"
+            )
+    if not BEH_LABELLED and not BEH["tcn"].get("weights"):
+        raise WorkflowError(
+            "config: the behaviour stage needs behaviour labels on a video or a trained "
+            "classifier (behaviour.tcn.weights); or set behaviour.enabled: false"
+        )
+# Every (tracker, video) with behaviour features, in one order (as TRACK_PAIRS).
+BEH_PAIRS = [(t, v) for v in ENTRIES for t in beh_trackers_of(v)] if BEH_ON else []
+
+
+@per_job
+def beh_track_source(wildcards):
+    """The table a behaviour feature job reads: a track table, the truth, or the pose file."""
+    if wildcards.tracker == "pose":
+        return pose_of(wildcards.video)
+    if wildcards.tracker == "truth":
+        return truth_of(wildcards.video)
+    return f"results/tracks/{wildcards.tracker}/{wildcards.video}.parquet"
+
+
+@per_job
+def beh_probe(wildcards):
+    """The probe (frame count, frame rate) of a video with a file; none for pose-only."""
+    return [] if wildcards.video in POSE_ONLY else f"results/probe/{wildcards.video}.json"
+
+
+@per_job
+def beh_label_file(wildcards):
+    if DEMO:
+        return f"resources/demo/behaviour/{wildcards.video}.tsv"
+    return VIDEO_CFG[wildcards.video]["behaviour_labels"]["path"]
+
+
+def beh_label_format(video):
+    if DEMO:
+        return "boris"
+    return VIDEO_CFG[video]["behaviour_labels"].get("format", "bouts")

@@ -3,6 +3,7 @@ checkpoint demo_video:
         video="resources/demo/videos/{video}.mp4",
         truth="resources/demo/truth/{video}.parquet",
         labels=directory("resources/demo/labels/{video}"),
+        behaviour="resources/demo/behaviour/{video}.tsv",
     log:
         "logs/demo/{video}.log",
     conda:

@@ -1,4 +1,4 @@
-"""Snakemake entry point: render one demo video, its ground truth and its LabelMe labels."""
+"""Snakemake entry point: render one demo video, its truth, LabelMe labels and behaviour truth."""
 
 import sys
 from pathlib import Path
@@ -15,6 +15,7 @@ with step_logging(sm.log[0]) as logfh:
         sm.output.video,
         sm.output.truth,
         sm.output.labels,
+        sm.output.behaviour,
         name=sm.wildcards.video,
         seed=spec["seed"],
         n_frames=demo["n_frames"],

@@ -86,6 +86,14 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
         "overlay": 2,
         "review_tracks": 2,  # the overlay video's review queue, per model
         "report": 1,
+        # behaviour: the maskrcnn tracks changed (the truth's features did not)
+        "behaviour_features": 3,
+        "behaviour_labels": 3,  # they read the frame count off the train tracker's features
+        "behaviour_train": 2,  # tcn, trees
+        "behaviour_predict": 12,  # 2 classifiers x 2 trackers x 3 videos
+        "behaviour_metrics": 1,
+        "behaviour_motifs": 1,
+        "behaviour_report": 1,
         "all": 1,
     }
     run_snakemake(wd, *CFG)

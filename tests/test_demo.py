@@ -258,3 +258,49 @@ def test_bad_arguments(tmp_path, kw):
     with pytest.raises(EthoflowError):
         _make(tmp_path, **kw)
     assert not any(tmp_path.iterdir())
+
+
+def test_behaviour_truth_is_the_scene_state_machine(tmp_path):
+    """The generator writes what it meant each animal to do as a BORIS file: bouts tile every
+    animal's frames, social bouts name a partner, and the motion agrees with the intent."""
+    from ethoflow.io.boris import read_boris
+
+    paths, summary = _make(
+        tmp_path / "beh",
+        name="beh",
+        seed=11,
+        n_frames=300,
+        size=256,
+        n_labelled=0,
+        behaviour_path=tmp_path / "beh" / "beh.tsv",
+    )
+    bouts = read_boris(tmp_path / "beh" / "beh.tsv")
+    assert set(bouts["type"]) <= set(scene.BEHAVIOURS)
+    assert {"explore", "approach", "investigate"} <= set(bouts["type"])
+    assert sum(summary["behaviour_bouts"].values()) == len(bouts)
+    truth = T.read(paths["truth_path"])
+    fps = 30.0
+    for _animal, g in bouts.groupby("subject"):
+        g = g.sort_values("start_s")
+        # consecutive, no gaps, no overlaps, the whole video
+        np.testing.assert_allclose(g["start_s"].to_numpy()[1:], g["stop_s"].to_numpy()[:-1])
+        assert g["start_s"].iloc[0] == 0 and abs(g["stop_s"].iloc[-1] - 300 / fps) < 1e-6
+    # animals at rest stand still; explorers move
+    speed = {}
+    for animal, t in truth.sort_values("frame").groupby("identity"):
+        step = np.hypot(np.diff(t["cx"].to_numpy()), np.diff(t["cy"].to_numpy()))
+        speed[animal] = np.r_[step, step[-1]]
+    moving = {"rest": [], "explore": []}
+    for _, b in bouts[bouts["type"].isin(list(moving))].iterrows():
+        a, z = int(round(b["start_s"] * fps)) + 10, int(round(b["stop_s"] * fps))
+        if z > a:
+            moving[b["type"]].append(speed[b["subject"]][a:z].mean())
+    if moving["rest"]:
+        assert max(moving["rest"]) < 0.5 < min(moving["explore"])
+    # an investigating animal touches its partner
+    touch = T.touching_frames(truth)
+    inv = bouts[bouts["type"] == "investigate"]
+    assert len(inv)
+    for _, b in inv.iterrows():
+        frames = range(int(round(b["start_s"] * fps)), int(round(b["stop_s"] * fps)))
+        assert np.mean([f in touch for f in frames]) > 0.8

@@ -40,6 +40,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "PIL": ("pillow",),
     "yaml": ("pyyaml",),
     "sklearn": ("scikit-learn",),
+    "umap": ("umap-learn",),
     "torch": ("torch", "pytorch"),
     "pycocotools": ("pycocotools",),
     "motmetrics": ("motmetrics",),

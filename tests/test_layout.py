@@ -20,11 +20,12 @@ ALLOWED = {
     "models": {"defaults", "io"},
     "tracking": {"defaults", "io", "labels", "models"},
     "evaluation": {"defaults", "io", "labels", "tracking"},
-    "report": {"defaults", "io", "labels", "tracking", "evaluation"},
+    "behaviour": {"defaults", "io", "labels", "tracking", "evaluation"},
+    "report": {"defaults", "io", "labels", "tracking", "evaluation", "behaviour"},
     "demo": {"defaults", "io", "labels"},
 }
 #: Modules that may import torch; everything else runs in the torch-free `base` environment.
-TORCH_MODULES = ("ethoflow.models", "ethoflow.tracking.infer")
+TORCH_MODULES = ("ethoflow.models", "ethoflow.tracking.infer", "ethoflow.behaviour.tcn")
 MAX_MODULE_LINES = 700
 MAX_FUNCTION_LINES = 120
 

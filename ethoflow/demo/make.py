@@ -17,6 +17,7 @@ from ethoflow.io import EthoflowError, atomic_dir, atomic_path
 from ethoflow.io import masks as M
 from ethoflow.io import tracktable as T
 from ethoflow.io import video as V
+from ethoflow.io.boris import write_boris
 from ethoflow.io.images import write_png
 from ethoflow.io.labelled import frame_name
 from ethoflow.io.labelme import write_labelme
@@ -24,11 +25,24 @@ from ethoflow.labels.frames import select_frames
 
 log = logging.getLogger(__name__)
 
+BOUT_TABLE_COLUMNS = [
+    "video",
+    "animal",
+    "partner",
+    "behaviour",
+    "start_frame",
+    "stop_frame",
+    "start_s",
+    "stop_s",
+    "duration_s",
+]
+
 
 def make_demo_video(
     video_path,
     truth_path,
     labels_dir,
+    behaviour_path=None,
     *,
     name: str,
     seed: int,
@@ -43,8 +57,10 @@ def make_demo_video(
 
     Writes the video (mp4, H.264) to ``video_path``, the truth track table to ``truth_path`` and
     ``n_labelled`` frames (PNG + LabelMe JSON, ``{name}_{frame:06d}``) into ``labels_dir``
-    (always created, empty when ``n_labelled == 0``). All three appear only if everything
-    succeeds. The same arguments give the same truth and labels.
+    (always created, empty when ``n_labelled == 0``) and, given ``behaviour_path``, the behaviour
+    truth (what the scene's state machine had each animal do, with its partner) as a BORIS
+    tabular events file. All appear only if everything succeeds. The same arguments give the
+    same truth and labels.
 
     Returns a summary: name, n_frames, size, fps, identities, labelled frame indices, the number
     of frames where animals touch or overlap and the smallest visible fraction of any animal.
@@ -70,11 +86,16 @@ def make_demo_video(
         tmp_truth = stack.enter_context(atomic_path(truth_path))
         tmp_labels = stack.enter_context(atomic_dir(labels_dir))
         with V.VideoWriter(tmp_video, fps, size, size) as writer:
-            rows, orders, min_visible = _render(
+            rows, orders, min_visible, states = _render(
                 scene, camera, writer, frames, name=name, fps=fps, identities=identities
             )
         truth = pd.DataFrame(rows)
         T.write(truth, tmp_truth)
+        bouts = behaviour_bouts(states, name=name, fps=fps, identities=identities)
+        if behaviour_path is not None:
+            tmp_beh = stack.enter_context(atomic_path(behaviour_path))
+            write_boris(bouts, tmp_beh, fps=fps, observation_id=name, media_file=f"{name}.mp4")
+            log.info("demo %s: %d behaviour bouts written to %s", name, len(bouts), behaviour_path)
         n_touch = len(T.touching_frames(truth))
         log.info(
             "demo %s: rendered in %.1f s; animals touch in %d of %d frames; "
@@ -101,6 +122,7 @@ def make_demo_video(
         "labelled_frames": [int(f) for f in labelled],
         "n_touching_frames": n_touch,
         "min_visible_fraction": round(min_visible, 4),
+        "behaviour_bouts": {str(k): int(v) for k, v in bouts["behaviour"].value_counts().items()},
     }
 
 
@@ -129,10 +151,10 @@ def _setup(seed: int, size: int, fps: float, n: int) -> tuple[Scene, Camera]:
 def _render(scene, camera, writer, frames, *, name, fps, identities):
     """Move, lay out and film the scene frame by frame.
 
-    Returns the truth rows, the depth order (back to front) of every frame and the smallest
-    visible fraction of any animal.
+    Returns the truth rows, the depth order (back to front) of every frame, the smallest
+    visible fraction of any animal and every frame's behaviour of each animal (name, partner).
     """
-    rows, orders = [], []
+    rows, orders, states = [], [], []
     min_visible = 1.0
     dilate = max(1, int(round(2 * scene.s)))
     touching: set[tuple[int, int]] = set()
@@ -147,6 +169,7 @@ def _render(scene, camera, writer, frames, *, name, fps, identities):
             raise EthoflowError(f"demo {name}: frame {t}: an animal is hidden")
         writer.write(camera.shoot(scene, geoms, full))
         orders.append(scene.order())
+        states.append([scene.behaviour(i) for i in range(scene.n)])
         for i, identity in enumerate(identities):
             mask = label == i
             rows.append(
@@ -162,7 +185,34 @@ def _render(scene, camera, writer, frames, *, name, fps, identities):
                     source="truth",
                 )
             )
-    return rows, orders, min_visible
+    return rows, orders, min_visible, states
+
+
+def behaviour_bouts(states, *, name: str, fps: float, identities) -> pd.DataFrame:
+    """Runs of one behaviour with one partner per animal -> a bout table (frames [start, stop))."""
+    out = []
+    n_frames = len(states)
+    for i, animal in enumerate(identities):
+        start = 0
+        for t in range(1, n_frames + 1):
+            if t < n_frames and states[t][i] == states[start][i]:
+                continue
+            behaviour, partner = states[start][i]
+            out.append(
+                dict(
+                    video=name,
+                    animal=animal,
+                    partner="" if partner is None else identities[partner],
+                    behaviour=behaviour,
+                    start_frame=start,
+                    stop_frame=t,
+                    start_s=start / fps,
+                    stop_s=t / fps,
+                    duration_s=(t - start) / fps,
+                )
+            )
+            start = t
+    return pd.DataFrame(out, columns=BOUT_TABLE_COLUMNS)
 
 
 def _write_labels(video, labels_dir: Path, truth, orders, labelled, name, identities) -> None:

@@ -7,11 +7,14 @@ front; a thin tail is painted on the floor under every body and is not part of t
 labelling protocols leave tails out).
 
 Motion is smooth (turn rate and speed follow smoothed random processes) and episodic: an animal
-explores, now and then approaches another and either sniffs it for a moment and leaves, or walks
-over it (it goes on top before the contact; the depth order changes only while an animal touches
-no other). Animals turn away from walls they head into. A short-range repulsion limits how deep
-animals overlap, so every animal keeps at least ``MIN_VISIBLE`` of its body visible in every
-frame (in practice at least ``_TARGET_VISIBLE``) and no animal is enclosed by another.
+explores, now and then rests, or approaches another (one at least ``_MIN_APPROACH`` of the frame
+away) and either investigates it (sniffs it for a second or two) and leaves, or walks over it (it
+goes on top before the contact; the depth order changes only while an animal touches no other).
+These modes are the demo's behaviour truth (:data:`BEHAVIOURS`): what the generator meant each
+animal to do, frame by frame, not thresholds on its motion. Animals turn away from walls they
+head into. A short-range repulsion limits how deep animals overlap, so every animal keeps at
+least ``MIN_VISIBLE`` of its body visible in every frame (in practice at least
+``_TARGET_VISIBLE``) and no animal is enclosed by another.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ MIN_VISIBLE = 0.4  # guaranteed visible fraction of every animal's full body, ev
 _TARGET_VISIBLE = 0.45  # the repulsion keeps visible fractions above this (margin over the above)
 _PAIR_LIMIT = 0.55  # at most this share of the smaller of two animals lies inside the other
 
-EXPLORE, APPROACH, INTERACT, LEAVE, CROSS = range(5)
+EXPLORE, APPROACH, INTERACT, LEAVE, CROSS, REST = range(6)
+#: The behaviour each mode is written as in the demo's behaviour truth, indexed by mode.
+BEHAVIOURS = ("explore", "approach", "investigate", "leave", "cross", "rest")
+#: Modes directed at another animal (the truth names it as the partner).
+SOCIAL = (APPROACH, INTERACT, LEAVE, CROSS)
+_MIN_APPROACH = 0.3  # an approach starts at least this share of the frame size from its target
+_APPROACH_RATE = 30.0  # frames (at 30 fps) between approach attempts on average, exploring
+_REST_RATE = 150.0  # frames between rests on average, exploring
 
 
 @dataclass(frozen=True)
@@ -210,9 +220,16 @@ class Scene:
             mode, tgt = self.mode[i], self.target[i]
             steer = None
             if mode == EXPLORE:
-                speed_target = v0 * float(np.clip(1 + 0.6 * self.pace[i], 0.1, 1.8))
-                if others and rng.random() < dt / 80:
-                    self.mode[i], self.target[i], self.timer[i] = APPROACH, rng.choice(others), 0
+                speed_target = v0 * float(np.clip(1 + 0.4 * self.pace[i], 0.5, 1.3))
+                far = [
+                    j
+                    for j in others
+                    if np.linalg.norm(self.pos[j] - self.pos[i]) > _MIN_APPROACH * self.size
+                ]
+                if rng.random() < dt / _REST_RATE:
+                    self.mode[i], self.timer[i] = REST, int(rng.integers(30, 60) / dt) + 1
+                elif far and rng.random() < dt / _APPROACH_RATE:
+                    self.mode[i], self.target[i], self.timer[i] = APPROACH, rng.choice(far), 0
                     # some approaches end in walking over the other animal: go on top now,
                     # while touching nobody
                     busy = {k for p in touching for k in p}
@@ -223,14 +240,14 @@ class Scene:
             elif mode == APPROACH:
                 delta = self.pos[tgt] - self.pos[i]
                 steer = math.atan2(delta[1], delta[0])
-                speed_target = 1.4 * v0
+                speed_target = 1.8 * v0
                 self.timer[i] += 1
                 if (min(i, tgt), max(i, tgt)) in touching:
                     if self.crossing[i]:
                         reach = self.bodies[i].extent + self.bodies[tgt].extent
-                        self.mode[i], self.timer[i] = CROSS, int(reach / (1.2 * v0 * dt)) + 1
+                        self.mode[i], self.timer[i] = CROSS, int(reach / (v0 * dt)) + 1
                     else:
-                        self.mode[i], self.timer[i] = INTERACT, int(rng.integers(6, 24) / dt) + 1
+                        self.mode[i], self.timer[i] = INTERACT, int(rng.integers(30, 60) / dt) + 1
                 elif self.timer[i] * dt > 150:
                     self.mode[i] = EXPLORE
             elif mode == INTERACT:
@@ -238,36 +255,49 @@ class Scene:
                 wander = rng.normal(0, 0.05)
                 self.timer[i] -= 1
                 if self.timer[i] <= 0:
-                    self.mode[i], self.timer[i] = LEAVE, int(rng.integers(20, 45) / dt) + 1
+                    self.mode[i], self.timer[i] = LEAVE, int(rng.integers(30, 50) / dt) + 1
             elif mode == CROSS:
-                speed_target = 1.2 * v0
+                speed_target = v0
                 wander = rng.normal(0, 0.015)
+                self.timer[i] -= 1
+                if self.timer[i] <= 0:
+                    self.mode[i] = EXPLORE
+            elif mode == REST:
+                speed_target = 0.0
+                wander = 0.0
                 self.timer[i] -= 1
                 if self.timer[i] <= 0:
                     self.mode[i] = EXPLORE
             else:  # LEAVE
                 delta = self.pos[i] - self.pos[tgt]
                 steer = math.atan2(delta[1], delta[0])
-                speed_target = 1.3 * v0
+                speed_target = 1.8 * v0
                 self.timer[i] -= 1
                 if self.timer[i] <= 0:
                     self.mode[i] = EXPLORE
-            if self.mode[i] in (EXPLORE, LEAVE):
-                # not seeking company: move off any animal it bumps into, but hold still for
-                # one that seeks it out or walks over it
-                near, visited = [], False
-                for j in others:
-                    if (min(i, j), max(i, j)) in touching:
-                        if self.mode[j] in (APPROACH, INTERACT, CROSS) and self.target[j] == i:
-                            visited = True
-                        else:
-                            near.append(j)
+            visited = any(
+                (min(i, j), max(i, j)) in touching
+                and self.mode[j] in (APPROACH, INTERACT, CROSS)
+                and self.target[j] == i
+                for j in others
+            )
+            if visited and self.mode[i] in (EXPLORE, REST):
+                # sought out or walked over: it holds still (rests) until left alone
+                self.mode[i], self.timer[i] = REST, max(int(self.timer[i]), int(10 / dt) + 1)
+                speed_target = 0.0
+            elif self.mode[i] in (EXPLORE, LEAVE):
+                # not seeking company: move off any animal it bumps into
+                near = [j for j in others if (min(i, j), max(i, j)) in touching]
                 if visited:
                     speed_target *= 0.4
                 elif near:
+                    # it leaves the animal it bumped into (an exploring one for a second)
                     j = min(near, key=lambda j: np.linalg.norm(self.pos[j] - self.pos[i]))
                     delta = self.pos[i] - self.pos[j]
                     steer = math.atan2(delta[1], delta[0])
+                    if self.mode[i] == EXPLORE:
+                        self.mode[i], self.target[i] = LEAVE, j
+                        self.timer[i] = int(rng.integers(30, 45) / dt) + 1
             turn = 0.0
             if steer is not None:
                 turn = float(np.clip(0.35 * _wrap(steer - self.heading[i]), -0.25, 0.25))
@@ -285,7 +315,8 @@ class Scene:
                     speed_target *= 1 - 0.3 * w * abs(err) / math.pi
             self.omega[i] = 0.8 * self.omega[i] + 0.2 * turn + wander
             self.omega[i] = float(np.clip(self.omega[i], -0.25, 0.25))
-            self.speed[i] = 0.85 * self.speed[i] + 0.15 * speed_target
+            keep = 0.6 if self.mode[i] == REST else 0.85  # a resting animal stops short
+            self.speed[i] = keep * self.speed[i] + (1 - keep) * speed_target
             self.heading[i] = _wrap(self.heading[i] + self.omega[i] * dt)
             f = np.array([math.cos(self.heading[i]), math.sin(self.heading[i])])
             self.pos[i] += self.speed[i] * dt * f
@@ -294,6 +325,11 @@ class Scene:
             self.bend[i] = 0.75 * self.bend[i] + 0.25 * curv
             self.tail_phase[i] += (0.2 + 0.25 * self.speed[i] / max(v0, 1e-6)) * dt
             self._keep_inside(i, reflect=True)
+
+    def behaviour(self, i: int) -> tuple[str, int | None]:
+        """What animal ``i`` is doing now (a name of :data:`BEHAVIOURS`) and with whom."""
+        mode = int(self.mode[i])
+        return BEHAVIOURS[mode], (int(self.target[i]) if mode in SOCIAL else None)
 
     def geometry(self, i: int) -> Geom:
         """Pixels and body coordinates of animal ``i`` where it stands now."""

@@ -81,6 +81,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise KeypointError(path, f"cannot read CSV ({e})") from None
     if not rows:
         raise KeypointError(path, "empty file")
+    if len(rows[0]) > 1 and not rows[0][0].strip() and rows[0][1].strip().lower() == "scorer":
+        # a DeepLabCut table saved again by pandas: its own index column comes first
+        rows = [r[1:] for r in rows]
     first = [r[0].strip().lower() if r else "" for r in rows[:4]]
     if first[:3] == _LEVELS3:
         levels = _LEVELS3
@@ -219,6 +222,8 @@ def _rows(path: Path, idx: pd.Index, predicted: bool) -> tuple[list[str | None],
         labels = [str(v) for v in idx]
     if predicted and pd.api.types.is_integer_dtype(idx.dtype):
         return [None] * len(labels), np.asarray(idx, dtype=np.int64)
+    if predicted and labels and all(lab.isdigit() for lab in labels):  # analysis CSV: frames
+        return [None] * len(labels), np.array([int(lab) for lab in labels], dtype=np.int64)
     images: list[str | None] = [lab.replace("\\", "/") for lab in labels]
     root = _project_root(path)
     missing = [img for img in dict.fromkeys(images) if not (root / img).is_file()]
