@@ -56,7 +56,9 @@ def test_editing_a_behaviour_label_reruns_only_the_behaviour_steps(workflow):
     wd = workflow
     label = wd / "resources/demo/behaviour/demo_a.tsv"
     lines = label.read_text().splitlines(keepends=True)
-    label.write_text("".join(lines[:-2]))  # the last bout's START/STOP gone
+    time_s, rest = lines[-1].split("\t", 1)  # the last STOP, a few frames earlier
+    lines[-1] = f"{float(time_s) - 0.1:.4f}\t{rest}"
+    label.write_text("".join(lines))
     assert planned_jobs(wd, *CFG) == {
         "behaviour_labels": 1,
         "behaviour_train": 2,  # tcn, trees

@@ -33,7 +33,8 @@ from ethoflow.io.keypoints import read_keypoints
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
-LABEL = "label"  # the reference the classifiers learn from (the chosen rater or the majority)
+LABEL = "label"
+MIN_MOTIF_FRAMES = 200  # fewer tracked frames of the train tracker: motifs fit on every tracker  # the reference the classifiers learn from (the chosen rater or the majority)
 
 
 def merged_settings(settings: Mapping | None) -> dict:
@@ -379,7 +380,24 @@ def motifs_step(
     tables = {k: read_features(p) for k, p in features.items()}
     fit_keys = [k for k in tables if k[0] == train_tracker] or list(tables)
     columns = window_columns(tables[fit_keys[0]][1])
-    fit_x = np.concatenate([_rows(tables[k][0], columns) for k in fit_keys])
+
+    def seen(keys):  # the frames where the animal was tracked
+        return np.concatenate(
+            [
+                _rows(tables[k][0], columns)[(tables[k][0]["status"] != "missing").to_numpy()]
+                for k in keys
+            ]
+        )
+
+    fit_x = seen(fit_keys)
+    if len(fit_x) < MIN_MOTIF_FRAMES:  # the train tracker found (almost) nothing
+        log.warning(
+            "motifs: %s tracks hold %d frames: fitting on every tracker's",
+            train_tracker,
+            len(fit_x),
+        )
+        fit_keys = list(tables)
+        fit_x = seen(fit_keys)
     t0 = time.perf_counter()
     model = MO.fit_motifs(fit_x, sample=int(ms["sample"]), seed=int(ms["seed"]))
     fit_s = time.perf_counter() - t0

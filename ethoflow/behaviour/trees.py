@@ -60,6 +60,9 @@ def _fit_one(x: np.ndarray, target: np.ndarray, n_classes: int, settings: dict, 
         const = np.zeros(n_classes, np.float32)
         const[int(present[0]) if len(present) else 0] = 1.0
         return {"constant": const}
+    # a feature never seen (e.g. a window longer than the labelled stretch) carries nothing:
+    # HistGradientBoosting cannot bin an all-NaN column, so it is held at 0 for the fit
+    x = np.where(np.isfinite(x).any(axis=0), x, 0.0)
     return _classifier(settings, seed).fit(x, target)
 
 
