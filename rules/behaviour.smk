@@ -105,7 +105,9 @@ rule behaviour_metrics:
         ],
         labels=expand("results/behaviour/labels/{video}.parquet", video=BEH_TRUTH),
         info=expand("results/behaviour/labels/{video}.json", video=BEH_TRUTH),
-        oof=expand("results/behaviour/models/{classifier}/oof.parquet", classifier=CLASSIFIERS),
+        oof=expand(
+            "results/behaviour/models/{classifier}/oof.parquet", classifier=CLASSIFIERS
+        ),
     output:
         metrics="results/behaviour/metrics.csv",
         per_behaviour="results/behaviour/metrics_per_behaviour.csv",
@@ -121,7 +123,10 @@ rule behaviour_metrics:
         behaviour=BEH,
         # the keys of input.predictions, in their order
         runs=[
-            (c, t, v) for c in CLASSIFIERS for v in BEH_TRUTH for t in beh_trackers_of(v)
+            (c, t, v)
+            for c in CLASSIFIERS
+            for v in BEH_TRUTH
+            for t in beh_trackers_of(v)
         ],
         videos=BEH_TRUTH,
         labelled=BEH_LABELLED,

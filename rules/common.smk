@@ -37,7 +37,9 @@ else:
     POSE_ONLY = [v for v, s in VIDEO_CFG.items() if not s.get("path")]
     for _v in POSE_ONLY:
         if not VIDEO_CFG[_v].get("pose"):
-            raise WorkflowError(f"config: videos.{_v} has neither a `path` nor a `pose` file")
+            raise WorkflowError(
+                f"config: videos.{_v} has neither a `path` nor a `pose` file"
+            )
     LABELLED = [
         v for v in VIDEOS if VIDEO_CFG[v].get("labels") or VIDEO_CFG[v].get("keypoints")
     ]
@@ -290,7 +292,9 @@ def beh_track_source(wildcards):
 @per_job
 def beh_probe(wildcards):
     """The probe (frame count, frame rate) of a video with a file; none for pose-only."""
-    return [] if wildcards.video in POSE_ONLY else f"results/probe/{wildcards.video}.json"
+    return (
+        [] if wildcards.video in POSE_ONLY else f"results/probe/{wildcards.video}.json"
+    )
 
 
 @per_job

@@ -33,8 +33,8 @@ from ethoflow.io.keypoints import read_keypoints
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
-LABEL = "label"
-MIN_MOTIF_FRAMES = 200  # fewer tracked frames of the train tracker: motifs fit on every tracker  # the reference the classifiers learn from (the chosen rater or the majority)
+LABEL = "label"  # the reference the classifiers learn from (the chosen rater or the majority)
+MIN_MOTIF_FRAMES = 200  # fewer tracked frames of the train tracker: motifs fit on every tracker
 
 
 def merged_settings(settings: Mapping | None) -> dict:
