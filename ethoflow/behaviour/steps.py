@@ -146,7 +146,7 @@ def labels_step(label_file, features, table_dest, info_dest, *, fmt, settings=No
     tables, counts = {}, {}
     for r in raters:
         own = bouts[bouts["rater"] == r]
-        others = marks[marks["rater"] != r]
+        others = marks[marks["rater"] != r].assign(rater=r)
         t, c = frame_labels(
             pd.concat([own, others], ignore_index=True),
             spec,
