@@ -16,7 +16,7 @@ rule behaviour_features:
     resources:
         **job_resources("behaviour_features"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params("fps", "px_per_mm", "landmarks", "windows_s"),
         identities=config["identities"],
     script:
         "../scripts/behaviour_features.py"
@@ -36,7 +36,7 @@ rule behaviour_labels:
     resources:
         **job_resources("behaviour_labels"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params(*LABEL_KEYS),
         fmt=lambda wc: beh_label_format(wc.video),
     script:
         "../scripts/behaviour_labels.py"
@@ -64,7 +64,7 @@ rule behaviour_train:
     resources:
         **job_resources("behaviour_train"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params(*CLASSIFY_KEYS),
         videos=BEH_LABELLED,
         checkpoint="results/checkpoints/behaviour/{classifier}",
     script:
@@ -90,7 +90,7 @@ rule behaviour_predict:
     resources:
         **job_resources("behaviour_predict"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params(*CLASSIFY_KEYS),
     script:
         "../scripts/behaviour_predict.py"
 
@@ -120,7 +120,7 @@ rule behaviour_metrics:
     resources:
         **job_resources("behaviour_metrics"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params("behaviours", "exclusive", "bouts"),
         # the keys of input.predictions, in their order
         runs=[
             (c, t, v)
@@ -149,7 +149,7 @@ rule behaviour_motifs:
     resources:
         **job_resources("behaviour_motifs"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params("motifs"),
         pairs=BEH_PAIRS,
         train_tracker=BEH_TRAIN,
     script:
@@ -192,7 +192,7 @@ rule behaviour_report:
     resources:
         **job_resources("behaviour_report"),
     params:
-        behaviour=BEH,
+        behaviour=beh_params("behaviours", "exclusive"),
         classifiers=CLASSIFIERS,
         videos=ENTRIES,
         truth_videos=BEH_TRUTH,

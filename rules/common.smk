@@ -248,6 +248,16 @@ BEH_TRAIN = BEH["train_tracker"] or (MODELS[0] if MODELS else "pose")
 CLASSIFIERS = list(BEH["classifiers"]) if BEH_ON else []
 
 
+def beh_params(*keys):
+    """The part of the `behaviour` section a rule uses: a setting it does not read must not
+    re-run it (Snakemake re-runs a job whose params change)."""
+    return {k: BEH[k] for k in keys}
+
+
+LABEL_KEYS = ("behaviours", "exclusive", "overlap", "mapping", "ignore", "span_types", "raters")
+CLASSIFY_KEYS = ("behaviours", "exclusive", "tcn", "trees", "cv_blocks", "bouts")
+
+
 def pose_of(video):
     return VIDEO_CFG[video].get("pose")
 
