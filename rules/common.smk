@@ -254,7 +254,15 @@ def beh_params(*keys):
     return {k: BEH[k] for k in keys}
 
 
-LABEL_KEYS = ("behaviours", "exclusive", "overlap", "mapping", "ignore", "span_types", "raters")
+LABEL_KEYS = (
+    "behaviours",
+    "exclusive",
+    "overlap",
+    "mapping",
+    "ignore",
+    "span_types",
+    "raters",
+)
 CLASSIFY_KEYS = ("behaviours", "exclusive", "tcn", "trees", "cv_blocks", "bouts")
 
 
