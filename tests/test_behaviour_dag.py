@@ -85,7 +85,7 @@ def _oft_project(shared_data, root, *cfg):
 
 @pytest.fixture(scope="module")
 def oft_fast(shared_data, tmp_path_factory):
-    return _oft_project(shared_data, tmp_path_factory.mktemp("oft"), "tests/configs/oft-fast.yaml")
+    return _oft_project(shared_data, tmp_path_factory.mktemp("oft"), "oft-fast.yaml")
 
 
 def test_pose_only_project_runs_the_behaviour_stage(oft_fast):
