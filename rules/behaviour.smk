@@ -16,7 +16,7 @@ rule behaviour_features:
     resources:
         **job_resources("behaviour_features"),
     params:
-        behaviour=beh_params("fps", "px_per_mm", "landmarks", "windows_s"),
+        behaviour=BEH_FEATURES,
         identities=config["identities"],
     script:
         "../scripts/behaviour_features.py"
@@ -36,7 +36,7 @@ rule behaviour_labels:
     resources:
         **job_resources("behaviour_labels"),
     params:
-        behaviour=beh_params(*LABEL_KEYS),
+        behaviour=BEH_LABELS,
         fmt=lambda wc: beh_label_format(wc.video),
     script:
         "../scripts/behaviour_labels.py"
@@ -64,7 +64,7 @@ rule behaviour_train:
     resources:
         **job_resources("behaviour_train"),
     params:
-        behaviour=beh_params(*CLASSIFY_KEYS),
+        behaviour=BEH_CLASSIFY,
         videos=BEH_LABELLED,
         checkpoint="results/checkpoints/behaviour/{classifier}",
     script:
@@ -90,7 +90,7 @@ rule behaviour_predict:
     resources:
         **job_resources("behaviour_predict"),
     params:
-        behaviour=beh_params(*CLASSIFY_KEYS),
+        behaviour=BEH_CLASSIFY,
     script:
         "../scripts/behaviour_predict.py"
 
@@ -120,7 +120,7 @@ rule behaviour_metrics:
     resources:
         **job_resources("behaviour_metrics"),
     params:
-        behaviour=beh_params("behaviours", "exclusive", "bouts"),
+        behaviour=BEH_METRICS,
         # the keys of input.predictions, in their order
         runs=[
             (c, t, v)
@@ -149,7 +149,7 @@ rule behaviour_motifs:
     resources:
         **job_resources("behaviour_motifs"),
     params:
-        behaviour=beh_params("motifs"),
+        behaviour=BEH_MOTIFS,
         pairs=BEH_PAIRS,
         train_tracker=BEH_TRAIN,
     script:
@@ -192,7 +192,7 @@ rule behaviour_report:
     resources:
         **job_resources("behaviour_report"),
     params:
-        behaviour=beh_params("behaviours", "exclusive"),
+        behaviour=BEH_REPORT,
         classifiers=CLASSIFIERS,
         videos=ENTRIES,
         truth_videos=BEH_TRUTH,

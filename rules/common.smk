@@ -248,12 +248,6 @@ BEH_TRAIN = BEH["train_tracker"] or (MODELS[0] if MODELS else "pose")
 CLASSIFIERS = list(BEH["classifiers"]) if BEH_ON else []
 
 
-def beh_params(*keys):
-    """The part of the `behaviour` section a rule uses: a setting it does not read must not
-    re-run it (Snakemake re-runs a job whose params change)."""
-    return {k: BEH[k] for k in keys}
-
-
 LABEL_KEYS = (
     "behaviours",
     "exclusive",
@@ -264,6 +258,14 @@ LABEL_KEYS = (
     "raters",
 )
 CLASSIFY_KEYS = ("behaviours", "exclusive", "tcn", "trees", "cv_blocks", "bouts")
+# the part of the `behaviour` section each rule reads (a setting a rule does not read must not
+# re-run it: Snakemake re-runs a job whose params change)
+BEH_FEATURES = {k: BEH[k] for k in ("fps", "px_per_mm", "landmarks", "windows_s")}
+BEH_LABELS = {k: BEH[k] for k in LABEL_KEYS}
+BEH_CLASSIFY = {k: BEH[k] for k in CLASSIFY_KEYS}
+BEH_METRICS = {k: BEH[k] for k in ("behaviours", "exclusive", "bouts")}
+BEH_MOTIFS = {"motifs": BEH["motifs"]}
+BEH_REPORT = {k: BEH[k] for k in ("behaviours", "exclusive")}
 
 
 def pose_of(video):
