@@ -234,7 +234,16 @@ def job_resources(rule):
 
 # --- behaviour ---------------------------------------------------------------------------------
 BEH = config["behaviour"]
-BEH_ON = BEH["enabled"]
+# The stage runs where there is something to learn from: behaviour labels on a video, or a
+# trained classifier (behaviour.tcn.weights).
+BEH_ON = BEH["enabled"] and bool(
+    (
+        DEMO
+        and any(s.get("behaviour_labelled") for s in config["demo"]["videos"].values())
+    )
+    or any(VIDEO_CFG[v].get("behaviour_labels") for v in VIDEOS + POSE_ONLY)
+    or BEH["tcn"].get("weights")
+)
 ENTRIES = VIDEOS + POSE_ONLY
 if DEMO:
     BEH_LABELLED = [
@@ -290,11 +299,6 @@ if BEH_ON:
             raise WorkflowError(
                 f"config: behaviour.train_tracker {BEH_TRAIN!r} has no tracks for {_v!r}"
             )
-    if not BEH_LABELLED and not BEH["tcn"].get("weights"):
-        raise WorkflowError(
-            "config: the behaviour stage needs behaviour labels on a video or a trained "
-            "classifier (behaviour.tcn.weights); or set behaviour.enabled: false"
-        )
 # Every (tracker, video) with behaviour features, in one order (as TRACK_PAIRS).
 BEH_PAIRS = [(t, v) for v in ENTRIES for t in beh_trackers_of(v)] if BEH_ON else []
 
