@@ -32,22 +32,12 @@ import numpy as np
 import pandas as pd
 
 from ethoflow.io import EthoflowError, atomic_path
+from ethoflow.io.bouts import BOUT_TABLE_COLUMNS
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
 NONE = "none"
-BOUT_TABLE_COLUMNS = [
-    "video",
-    "animal",
-    "partner",
-    "behaviour",
-    "start_frame",
-    "stop_frame",
-    "start_s",
-    "stop_s",
-    "duration_s",
-]
 BUDGET_COLUMNS = [
     "video",
     "animal",

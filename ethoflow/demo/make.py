@@ -18,24 +18,13 @@ from ethoflow.io import masks as M
 from ethoflow.io import tracktable as T
 from ethoflow.io import video as V
 from ethoflow.io.boris import write_boris
+from ethoflow.io.bouts import BOUT_TABLE_COLUMNS
 from ethoflow.io.images import write_png
 from ethoflow.io.labelled import frame_name
 from ethoflow.io.labelme import write_labelme
 from ethoflow.labels.frames import select_frames
 
 log = logging.getLogger(__name__)
-
-BOUT_TABLE_COLUMNS = [
-    "video",
-    "animal",
-    "partner",
-    "behaviour",
-    "start_frame",
-    "stop_frame",
-    "start_s",
-    "stop_s",
-    "duration_s",
-]
 
 
 def make_demo_video(

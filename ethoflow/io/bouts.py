@@ -25,6 +25,19 @@ import pandas as pd
 
 from ethoflow.io.files import EthoflowError
 
+#: The bout table of predicted or true bouts (what :func:`ethoflow.io.boris.write_boris`
+#: takes): frames [start, stop), seconds and the partner of each bout.
+BOUT_TABLE_COLUMNS = [
+    "video",
+    "animal",
+    "partner",
+    "behaviour",
+    "start_frame",
+    "stop_frame",
+    "start_s",
+    "stop_s",
+    "duration_s",
+]
 BOUT_COLUMNS = ["rater", "subject", "type", "start_s", "stop_s", "file", "row"]
 
 #: canonical column -> the names a file may use for it (matched case-insensitively).
