@@ -1,5 +1,6 @@
 """The behaviour stage inside the real workflow (tiny demo), and the pose-only real project."""
 
+import os
 import shutil
 
 import pandas as pd
@@ -52,10 +53,11 @@ def test_behaviour_outputs(workflow):
         assert word in html
 
 
-def test_editing_a_behaviour_label_reruns_only_the_behaviour_steps(workflow):
+def test_editing_a_behaviour_label_plans_only_the_behaviour_steps(workflow):
     wd = workflow
     label = wd / "resources/demo/behaviour/demo_a.tsv"
-    lines = label.read_text().splitlines(keepends=True)
+    original, stat = label.read_text(), label.stat()
+    lines = original.splitlines(keepends=True)
     time_s, rest = lines[-1].split("\t", 1)  # the last STOP, a few frames earlier
     lines[-1] = f"{float(time_s) - 0.1:.4f}\t{rest}"
     label.write_text("".join(lines))
@@ -67,7 +69,10 @@ def test_editing_a_behaviour_label_reruns_only_the_behaviour_steps(workflow):
         "behaviour_report": 1,
         "all": 1,
     }
-    run_snakemake(wd, *CFG)
+    # Put the file back as it was (content and time): nothing is left to do. Running these jobs
+    # is covered by test_dag's label edit, which re-runs every one of them (CI time).
+    label.write_text(original)
+    os.utime(label, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert planned_jobs(wd, *CFG) == {}
 
 
