@@ -16,7 +16,6 @@ from collections.abc import Sequence as SequenceABC
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from ethoflow.behaviour.dataset import NONE, Sequence
 from ethoflow.io import EthoflowError
@@ -35,6 +34,9 @@ def frame_scores(y_true, probs, y_pred, classes: SequenceABC[str]) -> dict:
 
     Returns ``{"per_class": {class: {precision, recall, f1, ap, support, predicted}},
     "macro_f1", "map", "n_frames"}``."""
+    # imported here: steps that never score (features, labels, predictions) skip scikit-learn
+    from sklearn.metrics import average_precision_score
+
     y_true = np.asarray(y_true).astype(bool)
     y_pred = np.asarray(y_pred).astype(bool)
     probs = np.asarray(probs, dtype=float)
