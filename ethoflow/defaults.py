@@ -106,6 +106,7 @@ BEHAVIOUR = {
     "fps": None,
     "px_per_mm": None,
     "landmarks": [],
+    "edge_nodes": None,
     "windows_s": [0.5, 1.0, 2.0, 4.0],
     "classifiers": ["tcn", "trees"],
     "cv_blocks": 0,
@@ -127,6 +128,7 @@ BEHAVIOUR = {
         "seed": 0,
         "device": "cpu",
         "weights": None,
+        "window_inputs": True,
     },
     "trees": {
         "max_iter": 200,

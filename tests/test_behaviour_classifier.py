@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ethoflow.behaviour import evaluate as E
+from ethoflow.behaviour import features as F
 from ethoflow.behaviour import tcn, trees
 from ethoflow.behaviour.dataset import Standardizer, make_sequences
 from ethoflow.io import EthoflowError
@@ -412,3 +413,37 @@ def test_cross_validation_never_trains_on_the_frames_it_predicts():
             assert others & scored <= trained_on[fold]
     E.cross_validate(seqs, 2, fit, predict, gap=50)
     assert not any(("a0", f) in trained_on[-1] for f in range(250, 350))
+
+
+def test_tcn_without_window_inputs_reads_only_the_per_frame_columns(tmp_path):
+    from dataclasses import replace
+
+    rng = np.random.default_rng(3)
+    cols = [*COLS, "f0_mean_1s", "f1_max_0.5s"]
+    assert [F.is_window_column(c) for c in cols] == [False] * 4 + [True, True]
+
+    def widen(seqs, scale):
+        return [
+            replace(s, X=np.c_[s.X, scale * rng.normal(size=(len(s), 2))].astype(np.float32))
+            for s in seqs
+        ]
+
+    s = {**TINY, "epochs": 2, "window_inputs": False}
+    kw = dict(columns=cols, behaviours=BEH, exclusive=True)
+    model = tcn.train_tcn(
+        widen(small(), 1.0), settings=s, workdir=tmp_path / "w", dest=tmp_path / "t.pt", **kw
+    )
+    assert model.standardizer.keep.tolist() == [0, 1, 2, 3]
+    assert model.standardizer.n_inputs == 5  # four columns + the missing channel
+    test = seqs_of(1, 9, "t")
+    a = model.predict(widen(test, 1.0))[0]
+    b = model.predict(widen(test, 1e3))[0]  # the window columns do not reach the network
+    assert np.array_equal(a, b)
+    back = tcn.load_tcn(tmp_path / "t.pt", cols)
+    assert np.array_equal(back.predict(widen(test, 1.0))[0], a)
+    with pytest.raises(EthoflowError, match="expects 6"):
+        back.predict(test)  # four columns given: the schema is the full one
+    full = tcn.train_tcn(
+        widen(small(), 1.0), settings={**s, "window_inputs": True}, workdir=tmp_path / "f", **kw
+    )
+    assert full.standardizer.keep is None and full.standardizer.n_inputs == 7

@@ -100,6 +100,10 @@ def test_pose_only_project_runs_the_behaviour_stage(oft_fast):
     assert f["frame"].nunique() == 1998 and set(f["animal"]) == {"animal"}
     assert not any(c.startswith(("tl_", "tr_", "bl_", "br_", "centre_")) for c in f.columns)
     assert f["edge_distance"].notna().mean() > 0.9
+    # the head over the wall: the nose beyond the arena's edge on about a tenth of the frames
+    nose = f["edge_distance_nose"]
+    assert nose.notna().mean() > 0.9 and 0.02 < (nose < 0).mean() < 0.5
+    assert f["pose_confident"].between(0, 1).all() and f["pose_confident"].mean() > 0.8
     m = pd.read_csv(wd / "results/behaviour/metrics.csv")
     cv = m[(m["split"] == "cv")]
     assert set(cv["reference"]) == {"truth", "Jin", "Furkan", "Oliver"}
@@ -117,7 +121,7 @@ def test_pose_only_project_runs_the_behaviour_stage(oft_fast):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 0.685 (TCN) and 0.732 (trees) against the 0.80 bar: see the README",
+    reason="measured 0.792 (TCN) and 0.759 (trees) against the 0.80 bar: see the README",
 )
 def test_open_field_supported_rearing_reaches_the_bar(shared_data, tmp_path):
     wd = _oft_project(shared_data, tmp_path)

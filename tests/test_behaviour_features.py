@@ -360,3 +360,46 @@ def test_write_read_round_trip(tmp_path):
         F.read_features(tmp_path / "t.parquet")
     with pytest.raises(F.EthoflowError, match="file not found"):
         F.read_features(tmp_path / "nope.parquet")
+
+
+def test_edge_distance_per_node_per_animal_and_pose_confidence():
+    ks = pose_set()
+    marks = ("tl", "tr", "bl", "br")
+    df, meta = F.compute_features(
+        video="v", fps=FPS, animals=["a", "b"], keypoints=ks, landmarks=marks
+    )
+    assert meta["edge_nodes"] == ["nose", "tailbase"]  # by default the two ends
+    da, db = at(df, "a"), at(df, "b")
+    # each animal's own distance (a at y = 30.5, b at y = 60.5; the box is 0.5..99.5 in y)
+    assert da["edge_distance"].iloc[0] == pytest.approx(30.0)
+    assert db["edge_distance"].iloc[0] == pytest.approx(39.0)
+    # frame 0: nose at x = 50.5, tail base at 30.5; the left edge at x = 0.5
+    assert da["edge_distance_nose"].iloc[0] == pytest.approx(30.0)
+    assert da["edge_distance_tailbase"].iloc[0] == pytest.approx(30.0)
+    assert da["edge_distance_tailbase"].iloc[1] == pytest.approx(30.0)  # y still nearer
+    assert db["edge_distance_nose"].iloc[0] == pytest.approx(39.0)
+    assert "edge_distance_nose_mean_1s" in meta["window_columns"]
+    assert not F.is_window_column("edge_distance_nose")
+    assert F.is_window_column("edge_distance_nose_mean_1s")
+    # pose confidence: the neck below min_score on frame 5 -> 2 of 3 nodes, mean score lower
+    assert da["pose_confident"].iloc[0] == pytest.approx(1.0)
+    assert da["pose_confident"].iloc[5] == pytest.approx(2 / 3)
+    assert da["pose_score"].iloc[0] == pytest.approx(0.9)
+    assert da["pose_score"].iloc[5] == pytest.approx((0.9 + 0.1 + 0.9) / 3)
+    assert meta["units"]["pose_score"] == "1"
+    named, meta2 = F.compute_features(
+        video="v",
+        fps=FPS,
+        animals=["a", "b"],
+        keypoints=ks,
+        landmarks=marks,
+        edge_nodes=["neck"],
+    )
+    assert meta2["edge_nodes"] == ["neck"] and "edge_distance_nose" not in named
+    with pytest.raises(F.EthoflowError, match=r"pose.csv: edge_nodes \['tl'\] are not body"):
+        F.compute_features(
+            video="v", fps=FPS, animals=["a"], keypoints=ks, landmarks=marks, edge_nodes=["tl"]
+        )
+    # without an arena there is no edge to measure from
+    bare, meta3 = F.compute_features(video="v", fps=FPS, animals=["a", "b"], keypoints=ks)
+    assert meta3["edge_nodes"] == [] and "edge_distance_nose" not in bare

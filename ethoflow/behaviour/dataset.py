@@ -141,16 +141,27 @@ def labelled(seqs: SequenceABC[Sequence]) -> list[Sequence]:
 
 
 class Standardizer:
-    """Per-column mean/std (NaN ignored) -> scaled features, NaN -> 0, plus a missing channel."""
+    """Per-column mean/std (NaN ignored) -> scaled features, NaN -> 0, plus a missing channel.
 
-    def __init__(self, mean, std):
+    ``keep``: the indices of the columns used (None: all); the others are dropped, and
+    ``n_columns`` is then the width of the feature rows it takes."""
+
+    def __init__(self, mean, std, keep=None, n_columns=None):
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
+        self.keep = None if keep is None else np.asarray(keep, dtype=np.int64)
+        self.n_columns = len(self.mean) if n_columns is None else int(n_columns)
+
+    def _x(self, seq: Sequence) -> np.ndarray:
+        return seq.X if self.keep is None else seq.X[:, self.keep]
 
     @classmethod
-    def fit(cls, seqs: SequenceABC[Sequence]) -> Standardizer:
+    def fit(cls, seqs: SequenceABC[Sequence], keep=None) -> Standardizer:
         if not seqs:
             raise EthoflowError("standardizer: no sequences to fit on")
+        width = seqs[0].X.shape[1]
+        if keep is not None:
+            seqs = [replace(s, X=s.X[:, keep]) for s in seqs]
         n_cols = seqs[0].X.shape[1]
         count = np.zeros(n_cols)
         total = np.zeros(n_cols)
@@ -168,7 +179,7 @@ class Standardizer:
         var = np.divide(sq, count, out=np.zeros(n_cols), where=count > 0)
         std = np.sqrt(var)
         std[~(std > 1e-8)] = 1.0
-        return cls(mean, std)
+        return cls(mean, std, keep, width if keep is not None else None)
 
     @property
     def n_inputs(self) -> int:
@@ -176,17 +187,20 @@ class Standardizer:
 
     def transform(self, seq: Sequence) -> np.ndarray:
         """float32 [T, F + 1]: scaled features (NaN -> 0) and the 0/1 missing channel."""
-        if seq.X.shape[1] != len(self.mean):
+        if seq.X.shape[1] != self.n_columns:
             raise EthoflowError(
                 f"{seq.video} {seq.animal}: {seq.X.shape[1]} feature columns, the model "
-                f"expects {len(self.mean)}"
+                f"expects {self.n_columns}"
             )
-        z = (seq.X - self.mean) / self.std
+        z = (self._x(seq) - self.mean) / self.std
         z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
         return np.c_[z, seq.missing.astype(np.float32)].astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+        out = {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+        if self.keep is not None:
+            out.update(keep=[int(i) for i in self.keep], n_columns=self.n_columns)
+        return out
 
 
 def check_columns(trained: SequenceABC[str], columns: SequenceABC[str] | None, path) -> None:

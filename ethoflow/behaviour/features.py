@@ -22,9 +22,12 @@ first and last frame and next to a missing frame.
 - masks: ``length``, ``width`` (``4 sqrt(lambda)`` of the covariance eigenvalues: the axes of
   an ellipse), ``area`` and their rates; pose only: ``length`` is the nose-tail distance.
 - ``edge_distance``: signed distance of the centroid to the arena edge (positive inside), when
-  the arena is given (polygon, px) or comes from landmark nodes.
+  the arena is given (polygon, px) or comes from landmark nodes; with pose also
+  ``edge_distance_<node>`` for the ``edge_nodes`` (default the nose and the tail base): a nose
+  beyond the wall's foot is a head raised over it, as in supported rearing.
 - pose: ``node_dist_<a>_<b>`` for each pair of body nodes, ``extension`` (mean distance of the
-  nodes to their centre), ``node_speed_<node>``.
+  nodes to their centre), ``node_speed_<node>``, ``pose_confident`` (share of the body nodes at
+  or above ``min_score``), ``pose_score`` (mean keypoint score; unit ``1``).
 - pairs, partners ranked by centroid distance each frame: ``p1_*`` (nearest) .. ``p{n-1}_*``:
   ``distance``, ``mask_distance`` (distance between the masks as unions of pixel squares: 0 when
   they overlap or touch; exact when their boxes are within ``exact_px``, the gap between the
@@ -34,7 +37,8 @@ first and last frame and next to a missing frame.
   ``partner_speed``; with pose ``nose_nose``, ``nose_tail`` (A's nose to B's tail base),
   ``tail_nose``.
 - window statistics ``<base>_<mean|std|min|max>_<w>s`` over centred windows of ``w`` seconds
-  (``round(w * fps)`` frames, made odd), NaN-aware, of the bases in :data:`WINDOW_BASES`.
+  (``round(w * fps)`` frames, made odd), NaN-aware, of the bases in :data:`WINDOW_BASES` and
+  the ``edge_distance_<node>`` columns (:func:`is_window_column` tells them apart).
 
 Keypoints: points not visible or with a score below ``min_score`` (default 0.5; user labels have
 no score and are kept) are NaN; ``landmarks`` are arena points, not body parts.
@@ -45,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +70,22 @@ WINDOW_BASES = (
     "area_rate",
     "extension",
     "edge_distance",
+    "pose_confident",
+    "pose_score",
     "p1_distance",
     "p1_distance_rate",
     "p1_facing",
     "p1_mask_distance",
 )
 STATS = ("mean", "std", "min", "max")
+_WINDOW_RE = re.compile(r"_(?:mean|std|min|max)_[0-9.e+-]+s$")
+
+
+def is_window_column(name: str) -> bool:
+    """Whether a feature column is a window statistic (``<base>_<stat>_<w>s``)."""
+    return _WINDOW_RE.search(name) is not None
+
+
 CHUNK = 20_000  # masks parsed at once
 
 
@@ -410,6 +425,7 @@ def window_stats(cols: dict, windows_s, fps: float) -> dict:
     """``<base>_<stat>_<w>s`` (mean, std, min, max) over centred windows, NaN-aware, of the
     bases in :data:`WINDOW_BASES` present in ``cols``; one pandas rolling pass per window."""
     bases = [b for b in WINDOW_BASES if b in cols]
+    bases += [b for b in cols if b.startswith("edge_distance_") and not is_window_column(b)]
     out = {}
     if not bases:
         return out
@@ -452,6 +468,19 @@ def _pose_setup(keypoints, animals, n_frames, landmarks, nose, tail, min_score) 
             tail_y=ps["y"][..., j],
         )
     return ps
+
+
+def _edge_nodes(ps: dict | None, given) -> list[str]:
+    """The body nodes with an edge-distance column: ``given`` (each must be a body node), else
+    the nose and the tail base where found; none without pose."""
+    if ps is None:
+        return []
+    if given is None:
+        return [n for n in (ps["nose"], ps["tail"]) if n is not None]
+    bad = [n for n in given if n not in ps["nodes"]]
+    if bad:
+        raise EthoflowError(f"{ps['path']}: edge_nodes {bad} are not body nodes {ps['nodes']}")
+    return list(dict.fromkeys(given))
 
 
 def _body(tr: dict | None, ps: dict | None, dt: float) -> tuple[dict, np.ndarray]:
@@ -539,6 +568,7 @@ def compute_features(
     progress=None,
     min_score: float = 0.5,
     exact_px: float | None = 20.0,
+    edge_nodes=None,
 ) -> tuple[pd.DataFrame, dict]:
     """The feature table of one video and its metadata (see the module docstring).
 
@@ -548,7 +578,9 @@ def compute_features(
     table coordinates) instead. ``nose``/``tail``: node names, else found among common names.
     ``n_frames``: default the last frame seen + 1. ``min_score``: keypoints below it are NaN.
     ``exact_px``: mask distances are exact for boxes at most this far apart (None: always;
-    about 4x slower on a crowded hour), the box gap beyond. ``progress``: a stream for tqdm."""
+    about 4x slower on a crowded hour), the box gap beyond. ``edge_nodes``: body nodes whose
+    distance to the arena edge is a column (None: the nose and the tail base where found).
+    ``progress``: a stream for tqdm."""
     animals = [str(a) for a in animals]
     if not animals or len(set(animals)) != len(animals):
         raise EthoflowError(f"{video}: animals must be distinct names, got {animals}")
@@ -570,9 +602,15 @@ def compute_features(
         poly = P.arena_from_landmarks(ps["landmarks"], ps["path"])
     if poly is not None:
         cols["edge_distance"] = (P.edge_distance(cols["x"][0], cols["y"][0], poly), "px")
+    edge_nodes = _edge_nodes(ps, edge_nodes) if poly is not None else []
+    for name in edge_nodes:
+        i = ps["nodes"].index(name)
+        d = P.edge_distance(ps["x"][..., i], ps["y"][..., i], poly)
+        cols[f"edge_distance_{name}"] = (d, "px")
     if ps is not None:
         per = [
-            P.node_features(ps["x"][a], ps["y"][a], ps["nodes"], dt) for a in range(len(animals))
+            P.node_features(ps["x"][a], ps["y"][a], ps["nodes"], dt, ps["score"][a])
+            for a in range(len(animals))
         ]
         for name, (_, unit) in per[0].items():
             cols[name] = (np.stack([p[name][0] for p in per]), unit)
@@ -608,6 +646,7 @@ def compute_features(
         "arena": poly.tolist() if poly is not None else None,
         "min_score": float(min_score),
         "exact_px": exact_px,
+        "edge_nodes": list(edge_nodes),
     }
     df.attrs["ethoflow.features"] = meta
     return df, meta

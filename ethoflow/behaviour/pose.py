@@ -50,10 +50,11 @@ def find_node(nodes: list[str], given: str | None, names: tuple[str, ...], what:
 def pose_arrays(
     keypoints, animals: list[str], n_frames: int, landmarks=(), min_score: float = 0.5
 ) -> dict:
-    """Dense keypoint arrays: ``{"x", "y"}`` ``[A, F, N]`` over the body nodes, ``"nodes"`` (the
-    body nodes), ``"landmarks"`` (``{name: (x, y)}`` medians of the confident landmark points,
-    NaN when never confident) and ``"path"``. Rows of identities not in ``animals`` and frames
-    outside ``0..n_frames-1`` are dropped."""
+    """Dense keypoint arrays: ``{"x", "y"}`` ``[A, F, N]`` over the body nodes, ``"score"``
+    ``[A, F, N]`` (the keypoint's score, NaN where there is no point; 1 for a visible point
+    without a score), ``"nodes"`` (the body nodes), ``"landmarks"`` (``{name: (x, y)}``
+    medians of the confident landmark points, NaN when never confident) and ``"path"``. Rows
+    of identities not in ``animals`` and frames outside ``0..n_frames-1`` are dropped."""
     table, nodes, path = keypoint_table(keypoints)
     unknown = [n for n in landmarks if n not in nodes]
     if unknown:
@@ -88,7 +89,16 @@ def pose_arrays(
     ni = n_idx.to_numpy()[keep].astype(np.int64)
     xs[ai, frame[keep], ni] = x[keep]
     ys[ai, frame[keep], ni] = y[keep]
-    return {"x": xs, "y": ys, "nodes": body, "landmarks": marks, "path": path}
+    # scores of every point in range (also those below min_score): how sure the pose model is
+    seen = table["visible"].to_numpy(dtype=bool) & (frame >= 0) & (frame < n_frames)
+    seen &= a_idx.notna().to_numpy() & n_idx.notna().to_numpy()
+    scores = np.full_like(xs, np.nan)
+    scores[
+        a_idx.to_numpy()[seen].astype(np.int64),
+        frame[seen],
+        n_idx.to_numpy()[seen].astype(np.int64),
+    ] = np.where(np.isnan(score[seen]), 1.0, score[seen])
+    return {"x": xs, "y": ys, "score": scores, "nodes": body, "landmarks": marks, "path": path}
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -146,10 +156,15 @@ def edge_distance(x: np.ndarray, y: np.ndarray, polygon: np.ndarray) -> np.ndarr
     return out.reshape(shape)
 
 
-def node_features(xs: np.ndarray, ys: np.ndarray, nodes: list[str], dt: float) -> dict:
+def node_features(
+    xs: np.ndarray, ys: np.ndarray, nodes: list[str], dt: float, scores: np.ndarray | None = None
+) -> dict:
     """Within-animal pose features over ``[F, N]`` arrays: ``node_dist_<a>_<b>`` (every node
-    pair), ``extension`` (mean distance of the visible nodes to their centre), and
-    ``node_speed_<n>`` (central difference). Returns ``{column: (values [F], unit)}``."""
+    pair), ``extension`` (mean distance of the visible nodes to their centre),
+    ``node_speed_<n>`` (central difference) and, with ``scores``, ``pose_confident`` (share of
+    the body nodes kept, i.e. at or above ``min_score``) and ``pose_score`` (mean score of the
+    points there are: body parts hidden when an animal rears or curls up lower it). Returns
+    ``{column: (values [F], unit)}``."""
     out = {}
     n = len(nodes)
     for i in range(n):
@@ -163,6 +178,10 @@ def node_features(xs: np.ndarray, ys: np.ndarray, nodes: list[str], dt: float) -
     for i, name in enumerate(nodes):
         vx, vy = central_diff(xs[:, i], dt), central_diff(ys[:, i], dt)
         out[f"node_speed_{name}"] = (np.hypot(vx, vy), "px/s")
+    if scores is not None and n:
+        out["pose_confident"] = (np.isfinite(xs).sum(axis=1) / float(n), "1")
+        with quiet():
+            out["pose_score"] = (np.nanmean(scores, axis=1), "1")
     return out
 
 

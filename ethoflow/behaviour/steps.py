@@ -68,6 +68,7 @@ def features_step(
     common = dict(
         video=video,
         landmarks=tuple(s["landmarks"]),
+        edge_nodes=s["edge_nodes"],
         px_per_mm=s["px_per_mm"],
         windows_s=tuple(s["windows_s"]),
         progress=progress,

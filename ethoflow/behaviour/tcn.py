@@ -15,7 +15,9 @@ data and settings matches) lets a killed run continue exactly as if it had not s
 
 The weights file is a plain ``torch.save`` dict (tensors, lists, numbers, strings), read back
 with ``weights_only=True`` only: ``{"format": "ethoflow-behaviour-tcn", "version": 1,
-"state_dict", "settings", "columns", "mean", "std", "behaviours", "exclusive", "classes"}``.
+"state_dict", "settings", "columns", "mean", "std", "behaviours", "exclusive", "classes"}``,
+and ``"keep"``, ``"n_columns"`` when the network reads only some columns (``window_inputs:
+false``: the per-frame columns, not the window statistics).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ethoflow.behaviour.dataset import Sequence, Standardizer, check_columns, classes_of, labelled
+from ethoflow.behaviour.features import is_window_column
 from ethoflow.defaults import BEHAVIOUR
 from ethoflow.io import EthoflowError, atomic_path
 
@@ -266,6 +269,14 @@ def save_tcn(model: TCNModel, dest: PathLike) -> None:
         "columns": list(model.columns),
         "mean": [float(v) for v in model.standardizer.mean],
         "std": [float(v) for v in model.standardizer.std],
+        **(
+            {}
+            if model.standardizer.keep is None
+            else {
+                "keep": [int(i) for i in model.standardizer.keep],
+                "n_columns": int(model.standardizer.n_columns),
+            }
+        ),
         "behaviours": list(model.behaviours),
         "exclusive": bool(model.exclusive),
         "classes": list(model.classes),
@@ -297,7 +308,7 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         raise EthoflowError(f"{path}: TCN weights file lacks {lack}")
     check_columns(doc["columns"], columns, path)
     settings = {**DEFAULT_TCN, **doc["settings"]}
-    std = Standardizer(doc["mean"], doc["std"])
+    std = Standardizer(doc["mean"], doc["std"], doc.get("keep"), doc.get("n_columns"))
     exclusive = bool(doc["exclusive"])
     net = build(settings, std.n_inputs, len(doc["classes"]), exclusive)
     try:
@@ -425,7 +436,10 @@ def train_tcn(
     if s["threads"]:
         torch.set_num_threads(int(s["threads"]))
     dev = torch.device(device)
-    std = Standardizer.fit(seqs)
+    keep = None
+    if not s.get("window_inputs", True):  # the network's receptive field is its window
+        keep = [i for i, c in enumerate(columns) if not is_window_column(c)]
+    std = Standardizer.fit(seqs, keep)
     data = _Data(seqs, std)
     weights = class_weights(seqs, exclusive, float(s["max_class_weight"])).to(dev)
     torch.manual_seed(int(s["seed"]))
