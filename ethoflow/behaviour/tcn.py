@@ -439,6 +439,8 @@ def train_tcn(
     keep = None
     if not s.get("window_inputs", True):  # the network's receptive field is its window
         keep = [i for i, c in enumerate(columns) if not is_window_column(c)]
+        if not keep:
+            raise EthoflowError("TCN training: window_inputs false, and every column is a window")
     std = Standardizer.fit(seqs, keep)
     data = _Data(seqs, std)
     weights = class_weights(seqs, exclusive, float(s["max_class_weight"])).to(dev)
