@@ -443,6 +443,11 @@ def test_tcn_without_window_inputs_reads_only_the_per_frame_columns(tmp_path):
     assert np.array_equal(back.predict(widen(test, 1.0))[0], a)
     with pytest.raises(EthoflowError, match="expects 6"):
         back.predict(test)  # four columns given: the schema is the full one
+    doc = torch.load(tmp_path / "t.pt", weights_only=True)
+    doc["keep"] = [0, 1, 2, 99]
+    torch.save(doc, tmp_path / "bad.pt")
+    with pytest.raises(EthoflowError, match="bad.pt: inconsistent input columns"):
+        tcn.load_tcn(tmp_path / "bad.pt")
     full = tcn.train_tcn(
         widen(small(), 1.0), settings={**s, "window_inputs": True}, workdir=tmp_path / "f", **kw
     )

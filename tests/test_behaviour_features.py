@@ -403,3 +403,23 @@ def test_edge_distance_per_node_per_animal_and_pose_confidence():
     # without an arena there is no edge to measure from
     bare, meta3 = F.compute_features(video="v", fps=FPS, animals=["a", "b"], keypoints=ks)
     assert meta3["edge_nodes"] == [] and "edge_distance_nose" not in bare
+
+
+def test_pose_confidence_is_missing_where_the_animal_is_and_stays_out_of_windows():
+    ks = pose_set(n=30, low_score_frame=-1)
+    t = ks.table
+    gone = (t["identity"] == "a") & t["frame"].between(8, 11)
+    df, meta = F.compute_features(
+        video="v",
+        fps=FPS,
+        animals=["a", "b"],
+        keypoints=t[~gone],
+        landmarks=("tl", "tr", "bl", "br"),
+    )
+    da = at(df, "a")
+    assert (da.loc[8:11, "status"] == "missing").all()
+    assert da.loc[8:11, ["pose_confident", "pose_score"]].isna().all().all()
+    win = F.window_length(1.0, FPS) // 2
+    near = [f for f in range(30) if not 8 <= f <= 11 and min(abs(f - 8), abs(f - 11)) <= win]
+    assert near and (da.loc[near, "pose_confident_mean_1s"] == 1.0).all()
+    assert da.loc[near, "pose_score_min_1s"].to_numpy() == pytest.approx(0.9)

@@ -162,8 +162,9 @@ def node_features(
     """Within-animal pose features over ``[F, N]`` arrays: ``node_dist_<a>_<b>`` (every node
     pair), ``extension`` (mean distance of the visible nodes to their centre),
     ``node_speed_<n>`` (central difference) and, with ``scores``, ``pose_confident`` (share of
-    the body nodes kept, i.e. at or above ``min_score``) and ``pose_score`` (mean score of the
-    points there are: body parts hidden when an animal rears or curls up lower it). Returns
+    the body nodes kept, i.e. at or above ``min_score``) and ``pose_score`` (mean score of all
+    the visible body points, those below ``min_score`` too: body parts hidden when an animal
+    rears or curls up lower it); both NaN on frames where no node is kept. Returns
     ``{column: (values [F], unit)}``."""
     out = {}
     n = len(nodes)
@@ -179,9 +180,12 @@ def node_features(
         vx, vy = central_diff(xs[:, i], dt), central_diff(ys[:, i], dt)
         out[f"node_speed_{name}"] = (np.hypot(vx, vy), "px/s")
     if scores is not None and n:
-        out["pose_confident"] = (np.isfinite(xs).sum(axis=1) / float(n), "1")
+        # NaN where no node is kept: the animal is missing there (no 0 into the windows)
+        kept = np.isfinite(xs).sum(axis=1)
+        seen = kept > 0
+        out["pose_confident"] = (np.where(seen, kept / float(n), np.nan), "1")
         with quiet():
-            out["pose_score"] = (np.nanmean(scores, axis=1), "1")
+            out["pose_score"] = (np.where(seen, np.nanmean(scores, axis=1), np.nan), "1")
     return out
 
 

@@ -308,7 +308,13 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         raise EthoflowError(f"{path}: TCN weights file lacks {lack}")
     check_columns(doc["columns"], columns, path)
     settings = {**DEFAULT_TCN, **doc["settings"]}
-    std = Standardizer(doc["mean"], doc["std"], doc.get("keep"), doc.get("n_columns"))
+    keep, width = doc.get("keep"), doc.get("n_columns", len(doc["columns"]))
+    if width != len(doc["columns"]) or (
+        keep is not None
+        and (len(keep) != len(doc["mean"]) or not all(0 <= int(i) < width for i in keep))
+    ):
+        raise EthoflowError(f"{path}: inconsistent input columns (keep, n_columns, mean)")
+    std = Standardizer(doc["mean"], doc["std"], keep, doc.get("n_columns"))
     exclusive = bool(doc["exclusive"])
     net = build(settings, std.n_inputs, len(doc["classes"]), exclusive)
     try:
