@@ -49,13 +49,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ethoflow.behaviour import pose as P
+from ethoflow.behaviour.windows import (  # noqa: F401  (part of this module's API)
+    STATS,
+    WINDOW_BASES,
+    is_window_column,
+    window_length,
+    window_stats,
+)
 from ethoflow.io.files import EthoflowError, atomic_path, strict_json
 
 log = logging.getLogger(__name__)
@@ -63,29 +69,6 @@ log = logging.getLogger(__name__)
 META_KEY = b"ethoflow.features"
 ID_COLUMNS = ["video", "animal", "frame", "time_s", "status", "partner"]
 STATUS = np.array(["missing", "detected", "interpolated"], dtype=object)
-WINDOW_BASES = (
-    "speed",
-    "angular_velocity",
-    "length",
-    "area_rate",
-    "extension",
-    "edge_distance",
-    "pose_confident",
-    "pose_score",
-    "p1_distance",
-    "p1_distance_rate",
-    "p1_facing",
-    "p1_mask_distance",
-)
-STATS = ("mean", "std", "min", "max")
-_WINDOW_RE = re.compile(r"_(?:mean|std|min|max)_[0-9.e+-]+s$")
-
-
-def is_window_column(name: str) -> bool:
-    """Whether a feature column is a window statistic (``<base>_<stat>_<w>s``)."""
-    return _WINDOW_RE.search(name) is not None
-
-
 CHUNK = 20_000  # masks parsed at once
 
 
@@ -409,41 +392,6 @@ def rank_partners(pairs: dict, animals: list[str]) -> tuple[dict, np.ndarray]:
         near = np.take_along_axis(d, order[:1], axis=0)[0]
         partner[a] = np.where(np.isfinite(near), names[others][order[0]], "")
     return cols, partner
-
-
-# --------------------------------------------------------------------------------------------
-# window statistics
-
-
-def window_length(w: float, fps: float) -> int:
-    """Frames in a centred window of ``w`` seconds: ``round(w * fps)``, made odd, at least 1."""
-    n = max(1, int(round(w * fps)))
-    return n + 1 if n % 2 == 0 else n
-
-
-def window_stats(cols: dict, windows_s, fps: float) -> dict:
-    """``<base>_<stat>_<w>s`` (mean, std, min, max) over centred windows, NaN-aware, of the
-    bases in :data:`WINDOW_BASES` present in ``cols``; one pandas rolling pass per window."""
-    bases = [b for b in WINDOW_BASES if b in cols]
-    bases += [b for b in cols if b.startswith("edge_distance_") and not is_window_column(b)]
-    out = {}
-    if not bases:
-        return out
-    a_n = cols[bases[0]][0].shape[0]
-    wide = pd.DataFrame(np.concatenate([cols[b][0] for b in bases]).T)
-    for w in windows_s:
-        roll = wide.rolling(window_length(w, fps), center=True, min_periods=1)
-        res = {
-            "mean": roll.mean(),
-            "std": roll.std(ddof=0),
-            "min": roll.min(),
-            "max": roll.max(),
-        }
-        for i, b in enumerate(bases):
-            for stat in STATS:
-                v = res[stat].to_numpy()[:, i * a_n : (i + 1) * a_n].T
-                out[f"{b}_{stat}_{w:g}s"] = (v, cols[b][1])
-    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ethoflow.behaviour.dataset import Sequence, Standardizer, check_columns, classes_of, labelled
-from ethoflow.behaviour.features import is_window_column
+from ethoflow.behaviour.windows import is_window_column
 from ethoflow.defaults import BEHAVIOUR
 from ethoflow.io import EthoflowError, atomic_path
 
