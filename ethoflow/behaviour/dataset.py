@@ -179,7 +179,7 @@ class Standardizer:
         var = np.divide(sq, count, out=np.zeros(n_cols), where=count > 0)
         std = np.sqrt(var)
         std[~(std > 1e-8)] = 1.0
-        return cls(mean, std, keep, width if keep is not None else None)
+        return cls(mean, std, keep, width)
 
     @property
     def n_inputs(self) -> int:

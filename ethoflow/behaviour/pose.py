@@ -61,9 +61,9 @@ def pose_arrays(
         raise EthoflowError(f"{path}: landmarks {unknown} are not keypoint nodes {nodes}")
     body = [n for n in nodes if n not in set(landmarks)]
     score = table["score"].to_numpy(dtype=np.float64)
-    ok = table["visible"].to_numpy(dtype=bool) & ~(score < min_score)
     frame = table["frame"].to_numpy(dtype=np.int64)
-    ok &= (frame >= 0) & (frame < n_frames)
+    in_range = table["visible"].to_numpy(dtype=bool) & (frame >= 0) & (frame < n_frames)
+    ok = in_range & ~(score < min_score)
     node = table["node"].astype(str).to_numpy()
     x = table["x"].to_numpy(dtype=np.float64) + 0.5
     y = table["y"].to_numpy(dtype=np.float64) + 0.5
@@ -82,22 +82,21 @@ def pose_arrays(
         {a: i for i, a in enumerate(animals)}
     )
     n_idx = pd.Series(node).map({n: i for i, n in enumerate(body)})
-    keep = ok & a_idx.notna().to_numpy() & n_idx.notna().to_numpy()
-    xs = np.full((len(animals), n_frames, len(body)), np.nan)
-    ys = np.full_like(xs, np.nan)
-    ai = a_idx.to_numpy()[keep].astype(np.int64)
-    ni = n_idx.to_numpy()[keep].astype(np.int64)
-    xs[ai, frame[keep], ni] = x[keep]
-    ys[ai, frame[keep], ni] = y[keep]
-    # scores of every point in range (also those below min_score): how sure the pose model is
-    seen = table["visible"].to_numpy(dtype=bool) & (frame >= 0) & (frame < n_frames)
-    seen &= a_idx.notna().to_numpy() & n_idx.notna().to_numpy()
-    scores = np.full_like(xs, np.nan)
-    scores[
+    # the body points of known animals in range; x and y where confident, scores of them all
+    seen = in_range & a_idx.notna().to_numpy() & n_idx.notna().to_numpy()
+    idx = (
         a_idx.to_numpy()[seen].astype(np.int64),
         frame[seen],
         n_idx.to_numpy()[seen].astype(np.int64),
-    ] = np.where(np.isnan(score[seen]), 1.0, score[seen])
+    )
+    s = score[seen]
+    conf = ~(s < min_score)
+    xs = np.full((len(animals), n_frames, len(body)), np.nan)
+    ys = np.full_like(xs, np.nan)
+    scores = np.full_like(xs, np.nan)
+    xs[tuple(i[conf] for i in idx)] = x[seen][conf]
+    ys[tuple(i[conf] for i in idx)] = y[seen][conf]
+    scores[idx] = np.where(np.isnan(s), 1.0, s)
     return {"x": xs, "y": ys, "score": scores, "nodes": body, "landmarks": marks, "path": path}
 
 

@@ -267,16 +267,7 @@ def save_tcn(model: TCNModel, dest: PathLike) -> None:
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.net.state_dict().items()},
         "settings": _plain(model.settings),
         "columns": list(model.columns),
-        "mean": [float(v) for v in model.standardizer.mean],
-        "std": [float(v) for v in model.standardizer.std],
-        **(
-            {}
-            if model.standardizer.keep is None
-            else {
-                "keep": [int(i) for i in model.standardizer.keep],
-                "n_columns": int(model.standardizer.n_columns),
-            }
-        ),
+        **model.standardizer.to_dict(),  # mean, std (+ keep, n_columns)
         "behaviours": list(model.behaviours),
         "exclusive": bool(model.exclusive),
         "classes": list(model.classes),
@@ -314,7 +305,7 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         and (len(keep) != len(doc["mean"]) or not all(0 <= int(i) < width for i in keep))
     ):
         raise EthoflowError(f"{path}: inconsistent input columns (keep, n_columns, mean)")
-    std = Standardizer(doc["mean"], doc["std"], keep, doc.get("n_columns"))
+    std = Standardizer(doc["mean"], doc["std"], keep, width)
     exclusive = bool(doc["exclusive"])
     net = build(settings, std.n_inputs, len(doc["classes"]), exclusive)
     try:
