@@ -108,6 +108,7 @@ BEHAVIOUR = {
     "landmarks": [],
     "edge_nodes": None,
     "windows_s": [0.5, 1.0, 2.0, 4.0],
+    "smooth_s": 0.2,
     "classifiers": ["tcn", "trees"],
     "cv_blocks": 0,
     "tcn": {

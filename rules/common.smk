@@ -270,7 +270,8 @@ CLASSIFY_KEYS = ("behaviours", "exclusive", "tcn", "trees", "cv_blocks", "bouts"
 # the part of the `behaviour` section each rule reads (a setting a rule does not read must not
 # re-run it: Snakemake re-runs a job whose params change)
 BEH_FEATURES = {
-    k: BEH[k] for k in ("fps", "px_per_mm", "landmarks", "edge_nodes", "windows_s")
+    k: BEH[k]
+    for k in ("fps", "px_per_mm", "landmarks", "edge_nodes", "windows_s", "smooth_s")
 }
 BEH_LABELS = {k: BEH[k] for k in LABEL_KEYS}
 BEH_CLASSIFY = {k: BEH[k] for k in CLASSIFY_KEYS}

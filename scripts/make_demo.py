@@ -18,7 +18,7 @@ with step_logging(sm.log[0]) as logfh:
         sm.output.behaviour,
         name=sm.wildcards.video,
         seed=spec["seed"],
-        n_frames=demo["n_frames"],
+        n_frames=spec.get("n_frames", demo["n_frames"]),
         size=demo["size"],
         fps=demo["fps"],
         identities=tuple(sm.params.identities),

@@ -423,3 +423,26 @@ def test_pose_confidence_is_missing_where_the_animal_is_and_stays_out_of_windows
     near = [f for f in range(30) if not 8 <= f <= 11 and min(abs(f - 8), abs(f - 11)) <= win]
     assert near and (da.loc[near, "pose_confident_mean_1s"] == 1.0).all()
     assert da.loc[near, "pose_score_min_1s"].to_numpy() == pytest.approx(0.9)
+
+
+def test_smoothing_removes_centroid_jitter_and_keeps_gaps_and_overlaps():
+    rng = np.random.default_rng(3)
+    n = 60
+    start = np.array([20.0, 40.0]) + rng.choice([-1.0, 1.0], (n, 2))  # +-1 px segmentation jitter
+    pos = start + np.arange(n)[:, None] * np.array([0.8, 0.0])  # 0.8 px/frame = 20 px/s
+    tracks = rows("m1", range(n), [ellipse(x, y, 9.0, 5.0, 0.0) for x, y in pos])
+    tracks = [r for r in tracks if r["frame"] not in (30, 31)]
+    tracks += rows("m2", range(n), [ellipse(60.0, 42.0, 9.0, 5.0, 0.0)] * n)
+    kw = dict(video="v", fps=FPS, animals=["m1", "m2"], tracks=pd.DataFrame(tracks))
+    raw, _ = F.compute_features(**kw)
+    smooth, meta = F.compute_features(**kw, smooth_s=0.2)  # 5 frames at 25 fps
+    assert meta["smooth_s"] == 0.2
+    r, s = at(raw, "m1"), at(smooth, "m1")
+    inner = [f for f in range(3, n - 3) if abs(f - 30.5) > 4]
+    err_raw = np.abs(r.loc[inner, "speed"] - 20.0).mean()
+    err_smooth = np.abs(s.loc[inner, "speed"] - 20.0).mean()
+    assert err_raw > 10.0 and err_smooth < 0.5 * err_raw
+    assert s.loc[30:31, F.feature_columns(meta)].isna().all().all()  # missing stays missing
+    assert np.isfinite(s.loc[29, "x"]) and np.isnan(s.loc[29, "speed"])
+    # overlaps come from the pixels, not from the smoothed areas
+    assert np.allclose(r["p1_mask_iou"], s["p1_mask_iou"], equal_nan=True)

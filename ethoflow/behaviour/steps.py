@@ -71,6 +71,7 @@ def features_step(
         edge_nodes=s["edge_nodes"],
         px_per_mm=s["px_per_mm"],
         windows_s=tuple(s["windows_s"]),
+        smooth_s=float(s["smooth_s"]),
         progress=progress,
     )
     if tracker == "pose":

@@ -62,3 +62,13 @@ def window_stats(cols: dict, windows_s, fps: float) -> dict:
                 v = res[stat].to_numpy()[:, i * a_n : (i + 1) * a_n].T
                 out[f"{b}_{stat}_{w:g}s"] = (v, cols[b][1])
     return out
+
+
+def smooth_tracks(values: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving mean over ``n`` frames (odd; 1 = unchanged) along the last axis of
+    ``[A, F]`` values, NaN-aware: a frame with a value averages the values seen in its window,
+    a frame without one stays NaN (nothing is invented where the animal is missing)."""
+    if n <= 1:
+        return values
+    m = pd.DataFrame(values.T).rolling(n, center=True, min_periods=1).mean().to_numpy().T
+    return np.where(np.isfinite(values), m, np.nan)
