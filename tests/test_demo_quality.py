@@ -10,11 +10,18 @@ MODEL_MISSED_TOUCHING = 0.1
 CLASSICAL_MISSED_TOUCHING = 0.3
 
 
+@pytest.fixture(scope="module")
+def full_demo(tmp_path_factory):
+    """The default config run once: demo_a, demo_b 1350 frames, demo_c 900, both families."""
+    wd = copy_workflow(tmp_path_factory.mktemp("full") / "wf")
+    run_snakemake(wd)
+    return wd
+
+
 @pytest.mark.slow
 @pytest.mark.dag
-def test_full_demo_reaches_mota_and_idf1_of_0_9_on_every_video_for_both_families(tmp_path):
-    wd = copy_workflow(tmp_path / "wf")
-    run_snakemake(wd)  # the default config: 3 videos x 300 frames, Mask R-CNN and YOLACT
+def test_full_demo_reaches_mota_and_idf1_of_0_9_on_every_video_for_both_families(full_demo):
+    wd = full_demo
     summary = pd.read_csv(wd / "results/metrics/summary.csv")
     print(
         summary[
@@ -50,3 +57,23 @@ def test_full_demo_reaches_mota_and_idf1_of_0_9_on_every_video_for_both_families
     html = (wd / "results/report/index.html").read_text()
     assert "demo_c" in html and "HOTA" in html and "inference frames/s" in html
     assert "overlays/yolact/demo_c.mp4" in html and "overlays/maskrcnn/demo_c.mp4" in html
+
+
+@pytest.mark.slow
+@pytest.mark.dag
+@pytest.mark.xfail(
+    strict=True,
+    reason="the issue's demo behaviour bar (TCN macro F1 >= 0.85, bout F1 >= 0.90 on demo_c "
+    "from Mask R-CNN tracks) is not reached: see the README for the measured figures",
+)
+def test_full_demo_behaviour_reaches_the_bar(full_demo):
+    m = pd.read_csv(full_demo / "results/behaviour/metrics.csv")
+    row = m[
+        (m["classifier"] == "tcn")
+        & (m["tracker"] == "maskrcnn")
+        & (m["video"] == "demo_c")
+        & (m["split"] == "test")
+    ]
+    print(m[m["video"] == "demo_c"].to_string())
+    assert len(row) == 1
+    assert row["macro_f1"].iloc[0] >= 0.85 and row["bout_f1"].iloc[0] >= 0.90, row

@@ -12,7 +12,8 @@ with ``px_per_mm``). Rates are central differences ``(v[t+1] - v[t-1]) / 2dt``: 
 first and last frame and next to a missing frame.
 
 - ``x``, ``y``: centroid (track table ``cx``, ``cy``; pose only: mean of the body nodes seen,
-  tail nodes other than the tail base left out).
+  tail nodes other than the tail base left out). With ``smooth_s`` the track table's centroid,
+  length, width and area are a centred moving mean (missing frames stay missing).
 - ``speed``, ``acceleration`` (d speed / dt), ``heading`` (rad, image coordinates: 0 = +x,
   pi/2 = +y, i.e. down), ``angular_velocity`` (rad/s). Heading comes from the nose-tail axis
   where both points are seen, else from the mask: its orientation from the image moments, the
