@@ -323,7 +323,6 @@ def mask_pairs(tr: dict, exact_px: float | None) -> dict:
     boxes are at most ``exact_px`` apart (None: all), else the gap between the boxes."""
     a_n, f_n = tr["cx"].shape
     out = {k: np.full((a_n, a_n, f_n), np.nan) for k in ("mask_distance", "mask_iou", "bbox_iou")}
-    area = tr.get("pixel_area", tr["area"])
     for i in range(a_n):
         for j in range(i + 1, a_n):
             x1, y1 = np.maximum(tr["x1"][i], tr["x1"][j]), np.maximum(tr["y1"][i], tr["y1"][j])
@@ -341,7 +340,7 @@ def mask_pairs(tr: dict, exact_px: float | None) -> dict:
             md[near] = d
             iou = np.where(both, 0.0, np.nan)
             with np.errstate(invalid="ignore", divide="ignore"):
-                iou[near] = ov / (area[i][near] + area[j][near] - ov)
+                iou[near] = ov / (tr["area"][i][near] + tr["area"][j][near] - ov)
             for k, v in (("mask_distance", md), ("mask_iou", iou), ("bbox_iou", biou)):
                 out[k][i, j] = out[k][j, i] = v
     return out
@@ -434,11 +433,14 @@ def _edge_nodes(ps: dict | None, given) -> list[str]:
     return list(dict.fromkeys(given))
 
 
-def _body(tr: dict | None, ps: dict | None, dt: float) -> tuple[dict, np.ndarray]:
-    """Single-animal columns ``{name: ([A, F], unit)}`` and the status codes ``[A, F]``."""
+def _body(tr: dict | None, ps: dict | None, dt: float, smooth: int) -> tuple[dict, np.ndarray]:
+    """Single-animal columns ``{name: ([A, F], unit)}`` and the status codes ``[A, F]``; the
+    masks' centroid and shape are a moving mean over ``smooth`` frames (1: as tracked)."""
+    if tr is not None:
+        g = {c: smooth_tracks(tr[c], smooth) for c in ("cx", "cy", "length", "width", "area")}
     with P.quiet():
         if tr is not None:
-            status, x, y = tr["status"], tr["cx"], tr["cy"]
+            status, x, y = tr["status"], g["cx"], g["cy"]
         else:
             status = np.isfinite(ps["x"]).any(axis=2).astype(np.int8)
             c = ps["centre_nodes"]
@@ -451,7 +453,7 @@ def _body(tr: dict | None, ps: dict | None, dt: float) -> tuple[dict, np.ndarray
         heading = np.arctan2(e["nose_y"] - e["tail_y"], e["nose_x"] - e["tail_x"])
         length = np.hypot(e["nose_y"] - e["tail_y"], e["nose_x"] - e["tail_x"])
     if tr is not None:
-        length = tr["length"]
+        length = g["length"]
         for a in range(x.shape[0]):
             h = resolve_heading(tr["theta"][a], x[a], y[a], length[a], dt)
             heading[a] = np.where(np.isfinite(heading[a]), heading[a], h)
@@ -467,11 +469,11 @@ def _body(tr: dict | None, ps: dict | None, dt: float) -> tuple[dict, np.ndarray
         "length": (length, "px"),
     }
     if tr is not None:
-        cols["width"] = (tr["width"], "px")
-        cols["area"] = (tr["area"], "px2")
-        cols["length_rate"] = (P.central_diff(tr["length"], dt), "px/s")
-        cols["width_rate"] = (P.central_diff(tr["width"], dt), "px/s")
-        cols["area_rate"] = (P.central_diff(tr["area"], dt), "px2/s")
+        cols["width"] = (g["width"], "px")
+        cols["area"] = (g["area"], "px2")
+        cols["length_rate"] = (P.central_diff(g["length"], dt), "px/s")
+        cols["width_rate"] = (P.central_diff(g["width"], dt), "px/s")
+        cols["area_rate"] = (P.central_diff(g["area"], dt), "px2/s")
     elif e is not None:
         cols["length_rate"] = (P.central_diff(length, dt), "px/s")
     else:
@@ -545,16 +547,12 @@ def compute_features(
     fps, dt = float(fps), 1.0 / float(fps)
     n = int(n_frames) if n_frames is not None else _n_frames(tracks, keypoints)
     tr = track_arrays(tracks, animals, n, progress) if tracks is not None else None
-    if tr is not None and smooth_s > 0:
-        k = window_length(smooth_s, fps)
-        tr["pixel_area"] = tr["area"]  # overlaps stay exact
-        tr.update({c: smooth_tracks(tr[c], k) for c in ("cx", "cy", "length", "width", "area")})
     ps = None
     if keypoints is not None:
         ps = _pose_setup(keypoints, animals, n, tuple(landmarks), nose, tail, min_score)
     elif landmarks:
         log.info("%s: landmarks %s need keypoints; no arena from them", video, list(landmarks))
-    cols, status = _body(tr, ps, dt)
+    cols, status = _body(tr, ps, dt, window_length(smooth_s, fps) if smooth_s > 0 else 1)
     poly = np.asarray(arena, dtype=np.float64).reshape(-1, 2) if arena is not None else None
     if poly is None and ps is not None and landmarks:
         poly = P.arena_from_landmarks(ps["landmarks"], ps["path"])
