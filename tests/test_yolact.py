@@ -61,7 +61,16 @@ def test_hub_yolact_edge_trains_and_infers(monkeypatch):
     with torch.no_grad():
         (out,) = model([img])
     n = len(out["scores"])
-    assert out["boxes"].shape == (n, 4) and out["masks"].shape == (n, 1, 160, 160)
+    assert out["boxes"].shape == (n, 4) and len(out["mask_regions"]) == n
+    assert out["image_size"] == (160, 160)
+    model.full_masks = True  # upstream's form: full-frame masks
+    with torch.no_grad():
+        (full,) = model([img])
+    model.full_masks = False
+    assert full["masks"].shape == (n, 1, 160, 160)
+    for (x0, y0, r), m in zip(out["mask_regions"], full["masks"][:, 0]):
+        assert torch.equal(m[y0 : y0 + r.shape[0], x0 : x0 + r.shape[1]], r)
+        assert m.sum() == pytest.approx(r.sum().item(), rel=1e-5)
     assert out["class_scores"].shape == (n, 3) and out["labels"].min() >= 1 if n else True
     assert (out["boxes"] >= 0).all() and (out["boxes"] <= 160).all()
 

@@ -57,8 +57,8 @@ COLUMNS = [f.name for f in TRACK_SCHEMA]
 
 
 def row_from_mask(rle: dict) -> dict:
-    """Geometry columns (box, centroid, area) derived from a mask (RLE)."""
-    return geometry(M.decode(rle))
+    """Geometry columns (box, centroid, area) derived from a mask (RLE), from its runs."""
+    return M.geometry(rle)
 
 
 def geometry(mask: np.ndarray) -> dict:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -128,6 +130,57 @@ def iter_frames(
             raise EthoflowError(f"{path}: video is corrupt near frame {idx + 1} ({e})") from None
     finally:
         container.close()
+
+
+_DONE = object()
+
+
+def background(items: Iterable, maxsize: int = 8) -> Iterator:
+    """Iterate ``items`` in a background thread, at most ``maxsize`` ahead of the consumer.
+
+    For a decoder (FFmpeg releases the GIL while it decodes) this overlaps decoding with
+    whatever the consumer does with each item; memory stays bounded by ``maxsize`` items. An
+    exception in the producer is raised in the consumer; closing the iterator early stops it.
+    """
+    q: queue.Queue = queue.Queue(maxsize=maxsize)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+        except BaseException as e:  # handed to the consumer, raised there
+            put((False, e))
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's own cleanup (a decoder closes its file)
+        put((True, _DONE))
+
+    thread = threading.Thread(target=produce, name="ethoflow-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def read_frames(path: str | os.PathLike, indices: list[int]) -> dict[int, np.ndarray]:

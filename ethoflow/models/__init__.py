@@ -3,8 +3,17 @@
 Every family builds a ``torch.nn.Module`` that, in training mode, takes ``(images, targets)`` and
 returns a dict of losses, and in eval mode takes a list of CHW float images in [0, 1] and returns,
 per image, a dict with ``boxes`` (N x 4, x1y1x2y2), ``labels`` (N, 1-based identity index),
-``scores`` (N), ``masks`` (N x 1 x H x W probabilities) and ``class_scores`` (N x C: the
-probability of every identity for that detection, which the tracker uses).
+``scores`` (N), the masks and ``class_scores`` (N x C: the probability of every identity for that
+detection, which the tracker uses).
+
+Masks come in one of two forms. This workflow's families return ``mask_regions``: per detection
+``(x0, y0, probs [h, w])``, the only rectangle where its mask can be non-zero (for Mask R-CNN the
+box torchvision pastes the 28 x 28 mask into, for YOLACT its crop box), left on the model's
+device, plus ``image_size`` ``(H, W)``; no frame-sized array per detection is made. A model
+from elsewhere may return torchvision's ``masks`` (N x 1 x H x W probabilities) instead; the
+inference step takes both (:func:`ethoflow.tracking.infer.detections_from_output`) and gives the
+same RLE either way. ``full_masks = True`` (on the Mask R-CNN's ``transform``, on a YOLACT
+model) switches ours to the full-frame form.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from torchvision.models.detection.backbone_utils import (
 )
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.roi_heads import RoIHeads, expand_boxes, expand_masks
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import boxes as box_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
@@ -80,6 +81,62 @@ class IdentityRoIHeads(RoIHeads):
         return result, losses
 
 
+def paste_mask_regions(masks: torch.Tensor, boxes: torch.Tensor, image_size, padding: int = 1):
+    """torchvision's ``paste_masks_in_image``, but each mask stays in its own region.
+
+    Same steps (the 28 x 28 mask padded by one pixel, its box enlarged by the same ratio, the
+    mask resized to the box, the part inside the image kept), so the region holds exactly the
+    values torchvision writes into an ``H x W`` frame of zeros: ``[(x0, y0, probs [h, w]), ...]``.
+    """
+    masks, scale = expand_masks(masks, padding=padding)
+    boxes = expand_boxes(boxes, scale).to(dtype=torch.int64).tolist()  # one sync, not 4 per box
+    im_h, im_w = (int(s) for s in image_size)
+    regions = []
+    for m, (bx0, by0, bx1, by1) in zip(masks, boxes):
+        w, h = max(bx1 - bx0 + 1, 1), max(by1 - by0 + 1, 1)
+        m = F.interpolate(
+            m[0].expand((1, 1, -1, -1)), size=(h, w), mode="bilinear", align_corners=False
+        )[0][0]
+        x0, y0 = min(max(bx0, 0), im_w), min(max(by0, 0), im_h)
+        x1, y1 = max(min(bx1 + 1, im_w), x0), max(min(by1 + 1, im_h), y0)
+        regions.append((x0, y0, m[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0]))
+    return regions
+
+
+class RegionTransform(GeneralizedRCNNTransform):
+    """torchvision's detection transform whose eval output keeps masks in their regions.
+
+    ``postprocess`` returns ``mask_regions`` (see :func:`paste_mask_regions`) and ``image_size``
+    instead of ``masks [N, 1, H, W]``: no frame-sized array per detection. Set
+    ``full_masks = True`` for torchvision's own output.
+    """
+
+    full_masks = False
+
+    def postprocess(self, result, image_shapes, original_image_sizes):
+        if self.training or self.full_masks:
+            return super().postprocess(result, image_shapes, original_image_sizes)
+        for pred, im_s, o_im_s in zip(result, image_shapes, original_image_sizes):
+            pred["boxes"] = resize_boxes(pred["boxes"], im_s, o_im_s)
+            if "masks" in pred:
+                pred["mask_regions"] = paste_mask_regions(pred.pop("masks"), pred["boxes"], o_im_s)
+                pred["image_size"] = tuple(int(s) for s in o_im_s)
+        return result
+
+
+def _region_transform(old: GeneralizedRCNNTransform) -> RegionTransform:
+    new = RegionTransform(
+        old.min_size,
+        old.max_size,
+        old.image_mean,
+        old.image_std,
+        size_divisible=old.size_divisible,
+        fixed_size=old.fixed_size,
+    )
+    new._skip_resize = old._skip_resize
+    return new
+
+
 def _resnet_fpn(depth: int, channels: int) -> BackboneWithFPN:
     ctor = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34}[depth]
     body = ctor(weights=None, norm_layer=nn.BatchNorm2d)
@@ -115,6 +172,7 @@ def _swap_roi_heads(model: MaskRCNN) -> MaskRCNN:
     new.proposal_matcher = old.proposal_matcher
     new.box_coder = old.box_coder
     model.roi_heads = new
+    model.transform = _region_transform(model.transform)
     return model
 
 

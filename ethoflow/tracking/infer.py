@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,7 @@ __all__ = [
     "read_detections",
     "read_infer_stats",
     "shard_range",
+    "spare_cores",
 ]
 
 
@@ -56,19 +59,47 @@ def shard_range(n_frames: int, n_shards: int, shard: int, batch_size: int = 1) -
     return cut(shard), cut(shard + 1)
 
 
+def _encoded_masks(out: dict, keep: np.ndarray, mask_threshold: float) -> list[tuple[dict, int]]:
+    """(RLE, area) of the kept detections' masks, from regions when the model gives them.
+
+    Regions are thresholded where they lie (on the model's device) and travel to the CPU in one
+    copy; each becomes the full-frame RLE without a frame-sized array. Full-frame ``masks`` (a
+    model that returns torchvision's form) are thresholded for the kept detections only.
+    """
+    if len(keep) == 0:
+        return []
+    if "mask_regions" in out:
+        height, width = out["image_size"]
+        regions = [out["mask_regions"][k] for k in keep]
+        crops = [torch.as_tensor(r) for _, _, r in regions]
+        flat = (torch.cat([c.reshape(-1) for c in crops]) >= mask_threshold).cpu().numpy()
+        encoded, at = [], 0
+        for (x0, y0, _), c in zip(regions, crops):
+            n = c.numel()
+            region = flat[at : at + n].reshape(c.shape)
+            encoded.append(M.encode_region(region, x0, y0, height, width))
+            at += n
+        return encoded
+    masks = (out["masks"][torch.as_tensor(keep), 0] >= mask_threshold).cpu().numpy()
+    return [(M.encode(m), int(m.sum())) for m in masks]
+
+
 def detections_from_output(
     out: dict, identities: list[str], mask_threshold: float = 0.5, min_score: float = 0.0
 ):
-    """One image's model output -> list of detection dicts (masks as RLE), score >= min_score."""
-    boxes = out["boxes"].float().cpu().numpy()
+    """One image's model output -> list of detection dicts (masks as RLE), score >= min_score.
+
+    Detections under ``min_score`` are dropped before any mask work. Masks come either as
+    ``mask_regions`` + ``image_size`` (this workflow's families) or as full-frame ``masks``.
+    """
     scores = out["scores"].float().cpu().numpy()
+    keep = np.flatnonzero(scores >= min_score)
+    boxes = out["boxes"].float().cpu().numpy()
     labels = out["labels"].cpu().numpy()
     cls = out.get("class_scores")
     cls = cls.float().cpu().numpy() if cls is not None else None
-    masks = (out["masks"][:, 0] >= mask_threshold).cpu().numpy()
     dets = []
-    for k in np.flatnonzero(scores >= min_score):
-        rle = M.encode(masks[k])
+    for k, (rle, area) in zip(keep, _encoded_masks(out, keep, mask_threshold)):
         if cls is None:
             cs = np.zeros(len(identities), dtype=np.float32)
             cs[labels[k] - 1] = scores[k]
@@ -83,7 +114,7 @@ def detections_from_output(
                 y1=float(boxes[k, 1]),
                 x2=float(boxes[k, 2]),
                 y2=float(boxes[k, 3]),
-                mask_area=int(masks[k].sum()),
+                mask_area=area,
                 mask=rle,
             )
         )
@@ -98,17 +129,48 @@ def predict(model, frames: list[np.ndarray], device, *, consecutive: bool = Fals
     declares ``supports_feature_reuse`` may reuse features between them (never across batches:
     shards cut at batch boundaries stay independent). Other models are called as ``model(batch)``.
     """
-    batch = [
-        torch.from_numpy(f if f.flags.writeable else f.copy())
-        .to(device)
-        .permute(2, 0, 1)
-        .float()
-        .div_(255.0)
-        for f in frames
-    ]
+    device = torch.device(device)
+    if device.type == "cuda" and len({f.shape for f in frames}) == 1:
+        # one pinned host batch, copied asynchronously: the copy overlaps the host's next work
+        host = torch.from_numpy(np.stack(frames)).pin_memory()
+        gpu = host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        batch = list(gpu.unbind(0))
+    else:
+        batch = [
+            torch.from_numpy(f if f.flags.writeable else f.copy())
+            .to(device)
+            .permute(2, 0, 1)
+            .float()
+            .div_(255.0)
+            for f in frames
+        ]
     if getattr(model, "supports_feature_reuse", False):
         return model(batch, consecutive=consecutive)
     return model(batch)
+
+
+def spare_cores(device) -> bool:
+    """Whether decoding and post-processing can run beside the forward pass without taking
+    its cores: the model runs on an accelerator, or this process may use more CPUs (its
+    affinity: a cluster job's allocation) than torch's threads plus one."""
+    if torch.device(device).type != "cpu":
+        return True
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus > torch.get_num_threads() + 1
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def infer_shard(
@@ -125,8 +187,14 @@ def infer_shard(
     min_score: float = INFER["min_score"],
     mask_threshold: float = INFER["mask_threshold"],
     progress=None,
+    overlap: bool | None = None,
 ) -> dict:
-    """Run the model on frames ``[start, stop)`` and write their detections to ``out_path``."""
+    """Run the model on frames ``[start, stop)`` and write their detections to ``out_path``.
+
+    ``overlap``: decode and post-process in threads beside the forward pass. ``None`` decides
+    by :func:`spare_cores`: on the CPU the forward pass already takes every core it is given,
+    and threads beside it only slow it down.
+    """
     rows: list[dict] = []
     t0 = time.perf_counter()
     n = 0
@@ -134,26 +202,35 @@ def infer_shard(
         total=stop - start, desc=f"infer {video}[{start}:{stop}]", file=progress, mininterval=5
     )
 
-    def flush(idx, frames):
-        outs = predict(model, frames, device, consecutive=True)
+    def post(idx, outs):
         for i, out in zip(idx, outs):
             dets = detections_from_output(out, identities, mask_threshold, min_score)
             for k, d in enumerate(dets):
                 rows.append(dict(video=video, frame=i, det=k, **d))
 
-    idx, frames = [], []
-    for i, frame in V.iter_frames(video_path, start, stop):
-        idx.append(i)
-        frames.append(frame)
-        if len(frames) == batch_size:
-            flush(idx, frames)
-            bar.update(len(frames))
-            n += len(frames)
-            idx, frames = [], []
-    if frames:
-        flush(idx, frames)
-        bar.update(len(frames))
-        n += len(frames)
+    if overlap is None:
+        overlap = spare_cores(device)
+    # overlapped: three stages at once, decoding (a background thread, a few batches ahead),
+    # the forward pass (this thread) and the detections of the previous batch (one worker, in
+    # order); otherwise one after the other in this thread
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ethoflow-post") as pool:
+        frames = V.iter_frames(video_path, start, stop)
+        if overlap:
+            frames = V.background(frames, maxsize=2 * batch_size)
+        for batch in _batches(frames, batch_size):
+            idx = [i for i, _ in batch]
+            outs = predict(model, [f for _, f in batch], device, consecutive=True)
+            if overlap:
+                pending.append(pool.submit(post, idx, outs))
+                while len(pending) > 1:
+                    pending.popleft().result()
+            else:
+                post(idx, outs)
+            bar.update(len(batch))
+            n += len(batch)
+        while pending:
+            pending.popleft().result()
     bar.close()
     if n != stop - start:
         raise EthoflowError(

@@ -82,22 +82,40 @@ def match(
     return loc, conf, best_truth_idx
 
 
-def crop(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> torch.Tensor:
-    """Zero ``masks [N, H, W]`` outside their point-form ``boxes [N, 4]`` (normalised)."""
-    n, h, w = masks.shape
+def _crop_keep(boxes: torch.Tensor, h: int, w: int, padding: int, dtype, device):
+    """Which columns ``[N, W]`` and rows ``[N, H]`` lie inside each (normalised) box."""
     x1 = (boxes[:, 0] * w - padding).clamp(min=0)
     x2 = (boxes[:, 2] * w + padding).clamp(max=w)
     y1 = (boxes[:, 1] * h - padding).clamp(min=0)
     y2 = (boxes[:, 3] * h + padding).clamp(max=h)
-    xs = torch.arange(w, device=masks.device, dtype=masks.dtype).view(1, 1, w) + 0.5
-    ys = torch.arange(h, device=masks.device, dtype=masks.dtype).view(1, h, 1) + 0.5
-    keep = (
-        (xs >= x1.view(n, 1, 1))
-        & (xs < x2.view(n, 1, 1))
-        & (ys >= y1.view(n, 1, 1))
-        & (ys < y2.view(n, 1, 1))
-    )
-    return masks * keep
+    xs = torch.arange(w, device=device, dtype=dtype).view(1, w) + 0.5
+    ys = torch.arange(h, device=device, dtype=dtype).view(1, h) + 0.5
+    cols = (xs >= x1.view(-1, 1)) & (xs < x2.view(-1, 1))
+    rows = (ys >= y1.view(-1, 1)) & (ys < y2.view(-1, 1))
+    return cols, rows
+
+
+def crop(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> torch.Tensor:
+    """Zero ``masks [N, H, W]`` outside their point-form ``boxes [N, 4]`` (normalised)."""
+    n, h, w = masks.shape
+    cols, rows = _crop_keep(boxes, h, w, padding, masks.dtype, masks.device)
+    return masks * (rows[:, :, None] & cols[:, None, :])
+
+
+def crop_regions(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> list:
+    """The part of each mask inside its box, as ``[(x0, y0, probs [h, w]), ...]``.
+
+    The same pixels :func:`crop` keeps (everything outside is zero there), left on the mask's
+    device: only these regions need to travel to the CPU.
+    """
+    n, h, w = masks.shape
+    cols, rows = _crop_keep(boxes, h, w, padding, masks.dtype, masks.device)
+    first = torch.stack([cols.int().argmax(1), rows.int().argmax(1), cols.sum(1), rows.sum(1)], 1)
+    regions = []
+    for m, (x0, y0, nx, ny) in zip(masks, first.tolist()):
+        x0, y0 = (x0, y0) if nx and ny else (0, 0)
+        regions.append((x0, y0, m[y0 : y0 + ny, x0 : x0 + nx]))
+    return regions
 
 
 def fast_nms(

@@ -153,6 +153,9 @@ class Yolact(nn.Module):
     """YOLACT with ``num_classes`` identities (background is class 0 internally)."""
 
     supports_feature_reuse = True
+    # eval output: ``mask_regions`` (each mask's box region, see ``box_utils.crop_regions``) and
+    # ``image_size``; True: full-frame ``masks [N, 1, H, W]`` as upstream YOLACT returns them
+    full_masks = False
 
     def __init__(
         self,
@@ -363,29 +366,31 @@ class Yolact(nn.Module):
             m = torch.sigmoid(p["proto"][b].float() @ coef.T).permute(2, 0, 1)  # [n, mh, mw]
             if len(m):
                 m = F.interpolate(m[None], size=(h, w), mode="bilinear", align_corners=False)[0]
-                m = B.crop(m, box, padding=0)
             else:
                 m = m.new_zeros((0, h, w))
             scale = torch.tensor([w, h, w, h], dtype=box.dtype, device=dev)
-            results.append(
-                dict(
-                    boxes=box * scale,
-                    labels=cls + 1,
-                    scores=score,
-                    masks=m[:, None],
-                    class_scores=probs[cand][pi],
-                )
-            )
+            out = dict(boxes=box * scale, labels=cls + 1, scores=score)
+            if self.full_masks:
+                out["masks"] = B.crop(m, box, padding=0)[:, None]
+            else:
+                out["mask_regions"] = B.crop_regions(m, box, padding=0)
+                out["image_size"] = (int(h), int(w))
+            out["class_scores"] = probs[cand][pi]
+            results.append(out)
         return results
 
     def _empty(self, h, w, dev) -> dict:
-        return dict(
+        out = dict(
             boxes=torch.zeros((0, 4), device=dev),
             labels=torch.zeros((0,), dtype=torch.long, device=dev),
             scores=torch.zeros((0,), device=dev),
-            masks=torch.zeros((0, 1, h, w), device=dev),
-            class_scores=torch.zeros((0, self.num_classes), device=dev),
         )
+        if self.full_masks:
+            out["masks"] = torch.zeros((0, 1, h, w), device=dev)
+        else:
+            out["mask_regions"], out["image_size"] = [], (int(h), int(w))
+        out["class_scores"] = torch.zeros((0, self.num_classes), device=dev)
+        return out
 
 
 def load_weights(model: Yolact, weights: str | Path) -> dict:
