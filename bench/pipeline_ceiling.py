@@ -8,7 +8,7 @@ frame:
 
 - decode only (PyAV, ``iter_frames``): the ceiling;
 - before: full-frame masks ``[N, 1, H, W]`` (torchvision's form, what the families returned
-  before), decoded and post-processed one after the other;
+  before) through the shard job, its stages in turn (as it ran before);
 - after: the families' region form (Mask R-CNN's pasting box, enlarged by 30/28 as torchvision
   does), through the shard job as it runs now: as a CPU job runs it (in turn, the frames
   converted to float on the host), and as a GPU job runs it (decode in a background thread,
@@ -20,7 +20,7 @@ and the tracking job's frames/s on the 6-detection table. Ratios are to the deco
 same run.
 
     .venv/bin/python bench/pipeline_ceiling.py [--video ../shared/data/sleap-fly-clip/clip.mp4]
-        [--frames 300] [--sizes 256 1024] [--dets 3 6 20] [--threads 2] [--repeat 3]
+        [--frames 300] [--sizes 256 1024] [--dets 3 6 20] [--batch 4] [--threads 2] [--repeat 3]
 
 The video is shrunk to each size first (a temporary copy, outside the timing). Without the
 video, a synthetic one is rendered.
@@ -43,11 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ethoflow.io import video as V  # noqa: E402
 from ethoflow.tracking.identity import track  # noqa: E402
-from ethoflow.tracking.infer import (  # noqa: E402
-    detections_from_output,
-    infer_shard,
-    read_detections,
-)
+from ethoflow.tracking.infer import infer_shard, read_detections  # noqa: E402
 
 IDS = ["a", "b", "c", "d", "e", "f"]
 FLY = Path(__file__).resolve().parents[2] / "shared" / "data" / "sleap-fly-clip" / "clip.mp4"
@@ -138,19 +134,21 @@ def decode_only(video: Path, n: int) -> None:
         pass
 
 
-def before(video: Path, n: int, out: dict) -> None:
-    """Decode and post-process full-frame masks one after the other (the earlier shard job)."""
-    for _ in V.iter_frames(video, 0, n):
-        detections_from_output(out, IDS, 0.5, 0.05)
+def before(video: Path, n: int, out: dict, dest: Path, batch: int) -> None:
+    """Full-frame masks through the shard job, stages in turn (what the shard job did)."""
+    infer_shard(Replay(out), IDS, video, "b", 0, n, dest, batch_size=batch, overlap=False)
 
 
 def after(video: Path, n: int, out: dict, dest: Path, batch: int, device: str) -> None:
     """The shard job as it runs now. On ``cpu``: in turn (the frames are converted to float
-    for the model on the host, as a CPU job does). On ``meta``: overlapped, with the model's
-    input on a device where the copy and the conversion cost the host nothing (as on a GPU,
-    where the copy is asynchronous and the conversion runs on the device)."""
+    for the model on the host, as a CPU job does). On ``meta``: overlapped, the model's input
+    converted on the device (as on a GPU); the host's stacking into pinned memory for a CUDA
+    copy is not made, so this is the ceiling less that copy (about a frame's size of memcpy)."""
     model = Replay(out)
-    infer_shard(model, IDS, video, "b", 0, n, dest, batch_size=batch, device=device)
+    overlap = device != "cpu"
+    infer_shard(
+        model, IDS, video, "b", 0, n, dest, batch_size=batch, device=device, overlap=overlap
+    )
 
 
 def main() -> None:
@@ -188,9 +186,9 @@ def main() -> None:
             rows.append((size, "decode only", "-", dec))
             for k in args.dets:
                 full, regions = replay_outputs(size, k)
-                fps = median_rate(n, r, before, video, n, full)
-                rows.append((size, "before: full-frame masks", k, fps))
                 dest = tmp / f"d{size}-{k}.parquet"
+                fps = median_rate(n, r, before, video, n, full, dest, args.batch)
+                rows.append((size, "before: full-frame masks", k, fps))
                 for device, name in (("cpu", "in turn, CPU job"), ("meta", "overlapped, GPU job")):
                     fps = median_rate(n, r, after, video, n, regions, dest, args.batch, device)
                     rows.append((size, f"after: {name}", k, fps))

@@ -344,11 +344,13 @@ def test_background_iteration_is_bounded_and_stops_with_its_consumer():
             made.append(i)
             yield i
 
+    before = set(threading.enumerate())
     it = background(items(), maxsize=3)
     assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
     assert len(made) <= 5 + 3 + 1  # at most maxsize ahead (plus the one being put)
+    assert len(set(threading.enumerate()) - before) == 1
     it.close()
-    assert not any(t.name == "ethoflow-prefetch" for t in threading.enumerate())
+    assert set(threading.enumerate()) <= before
     assert len(made) < 20
 
     def broken():
@@ -359,3 +361,68 @@ def test_background_iteration_is_bounded_and_stops_with_its_consumer():
     assert next(it) == 1
     with pytest.raises(ValueError, match="decoder broke"):
         next(it)
+
+
+class Breaks(torch.nn.Module):
+    """A model whose forward pass fails on its third batch."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, images):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("CUDA out of memory (pretend)")
+        return self.inner(images)
+
+
+def test_failing_forward_stops_the_decoder_thread_and_writes_nothing(
+    random_model, tiny_demo, tmp_path
+):
+    import threading
+
+    before = set(threading.enumerate())
+    out = tmp_path / "d.parquet"
+    with pytest.raises(RuntimeError, match="pretend"):
+        infer_shard(
+            Breaks(random_model),
+            IDS,
+            tiny_demo["va"]["video"],
+            "va",
+            0,
+            40,
+            out,
+            batch_size=2,
+            overlap=True,
+        )
+    assert not out.exists() and not list(tmp_path.iterdir())
+    assert set(threading.enumerate()) <= before  # no decoder left running
+
+
+def test_malformed_rle_is_refused_by_the_run_geometry():
+    from ethoflow.io import masks as M
+
+    with pytest.raises(ValueError, match="covers 100 pixels, size says 5x5"):
+        M.geometry({"size": [5, 5], "counts": [0, 100]})
+    with pytest.raises(ValueError, match="size says"):
+        M.shift({"size": [5, 5], "counts": [3, 4]}, 1, 1)
+
+
+def test_mask_threshold_zero_is_refused_by_the_schema():
+    """At 0 every pixel of the frame would belong to every mask (and the region encoding,
+    which knows only the region, would disagree with it): the schema refuses it."""
+    import copy
+    from pathlib import Path
+
+    import yaml
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "config/config.yaml").read_text())
+    schema = str(root / "config/schemas/config.schema.yaml")
+    validate(copy.deepcopy(cfg), schema)
+    cfg["model_settings"]["maskrcnn"]["infer"]["mask_threshold"] = 0
+    with pytest.raises(WorkflowError, match="mask_threshold"):
+        validate(cfg, schema)

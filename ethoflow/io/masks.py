@@ -68,6 +68,9 @@ def _segments(rle: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     counts = rle["counts"]
     runs = np.asarray(list(counts) if isinstance(counts, (list, np.ndarray)) else _runs(counts))
     ends = np.cumsum(runs, dtype=np.int64)
+    w = int(rle["size"][1])
+    if (ends[-1] if len(ends) else 0) != h * w:
+        raise ValueError(f"RLE covers {ends[-1] if len(ends) else 0} pixels, size says {h}x{w}")
     starts, stops = (ends - runs)[1::2], ends[1::2]
     keep = stops > starts
     starts, stops = starts[keep], stops[keep]

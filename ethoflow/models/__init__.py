@@ -9,7 +9,9 @@ detection, which the tracker uses).
 Masks come in one of two forms. This workflow's families return ``mask_regions``: per detection
 ``(x0, y0, probs [h, w])``, the only rectangle where its mask can be non-zero (for Mask R-CNN the
 box torchvision pastes the 28 x 28 mask into, for YOLACT its crop box), left on the model's
-device, plus ``image_size`` ``(H, W)``; no frame-sized array per detection is made. A model
+device, plus ``image_size`` ``(H, W)``. Mask R-CNN makes no frame-sized array per detection;
+YOLACT assembles its masks at frame size on the device (as upstream) and keeps only the crops.
+No frame-sized array per detection reaches the host. A model
 from elsewhere may return torchvision's ``masks`` (N x 1 x H x W probabilities) instead; the
 inference step takes both (:func:`ethoflow.tracking.infer.detections_from_output`) and gives the
 same RLE either way. ``full_masks = True`` (on the Mask R-CNN's ``transform``, on a YOLACT

@@ -31,7 +31,11 @@ from torchvision.models.detection.backbone_utils import (
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.roi_heads import RoIHeads, expand_boxes, expand_masks
-from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
+from torchvision.models.detection.transform import (
+    GeneralizedRCNNTransform,
+    resize_boxes,
+    resize_keypoints,
+)
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import boxes as box_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
@@ -121,6 +125,8 @@ class RegionTransform(GeneralizedRCNNTransform):
             if "masks" in pred:
                 pred["mask_regions"] = paste_mask_regions(pred.pop("masks"), pred["boxes"], o_im_s)
                 pred["image_size"] = tuple(int(s) for s in o_im_s)
+            if "keypoints" in pred:
+                pred["keypoints"] = resize_keypoints(pred["keypoints"], im_s, o_im_s)
         return result
 
 

@@ -17,6 +17,7 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import numpy as np
 import pandas as pd
@@ -151,15 +152,9 @@ def predict(model, frames: list[np.ndarray], device, *, consecutive: bool = Fals
 
 def spare_cores(device) -> bool:
     """Whether decoding and post-processing can run beside the forward pass without taking
-    its cores: the model runs on an accelerator, or this process may use more CPUs (its
-    affinity: a cluster job's allocation) than torch's threads plus one."""
-    if torch.device(device).type != "cpu":
-        return True
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return cpus > torch.get_num_threads() + 1
+    its cores: when the model runs on an accelerator. On the CPU the forward pass takes the
+    cores the job was given (a Snakemake job its ``threads``), so the stages run in turn."""
+    return torch.device(device).type != "cpu"
 
 
 def _batches(items, size: int):
@@ -192,8 +187,8 @@ def infer_shard(
     """Run the model on frames ``[start, stop)`` and write their detections to ``out_path``.
 
     ``overlap``: decode and post-process in threads beside the forward pass. ``None`` decides
-    by :func:`spare_cores`: on the CPU the forward pass already takes every core it is given,
-    and threads beside it only slow it down.
+    by :func:`spare_cores`: yes beside a GPU; on the CPU the forward pass already takes the
+    cores the job is given, and threads beside it only slowed it down (measured on 2 cores).
     """
     rows: list[dict] = []
     t0 = time.perf_counter()
@@ -214,10 +209,14 @@ def infer_shard(
     # the forward pass (this thread) and the detections of the previous batch (one worker, in
     # order); otherwise one after the other in this thread
     pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ethoflow-post") as pool:
-        frames = V.iter_frames(video_path, start, stop)
-        if overlap:
-            frames = V.background(frames, maxsize=2 * batch_size)
+    frames = V.iter_frames(video_path, start, stop)
+    if overlap:
+        frames = V.background(frames, maxsize=2 * batch_size)
+    # closing: the decoder (and its thread) stops at once when the forward pass fails
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="ethoflow-post") as pool,
+        closing(frames),
+    ):
         for batch in _batches(frames, batch_size):
             idx = [i for i, _ in batch]
             outs = predict(model, [f for _, f in batch], device, consecutive=True)

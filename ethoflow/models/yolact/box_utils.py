@@ -105,8 +105,9 @@ def crop(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> torch.Te
 def crop_regions(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> list:
     """The part of each mask inside its box, as ``[(x0, y0, probs [h, w]), ...]``.
 
-    The same pixels :func:`crop` keeps (everything outside is zero there), left on the mask's
-    device: only these regions need to travel to the CPU.
+    The same pixels :func:`crop` keeps (everything outside is zero there), copied out on the
+    mask's device, so the frame-sized masks can be freed at once and only these regions need
+    to travel to the CPU.
     """
     n, h, w = masks.shape
     cols, rows = _crop_keep(boxes, h, w, padding, masks.dtype, masks.device)
@@ -114,7 +115,7 @@ def crop_regions(masks: torch.Tensor, boxes: torch.Tensor, padding: int = 1) -> 
     regions = []
     for m, (x0, y0, nx, ny) in zip(masks, first.tolist()):
         x0, y0 = (x0, y0) if nx and ny else (0, 0)
-        regions.append((x0, y0, m[y0 : y0 + ny, x0 : x0 + nx]))
+        regions.append((x0, y0, m[y0 : y0 + ny, x0 : x0 + nx].clone()))
     return regions
 
 
