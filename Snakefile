@@ -40,7 +40,7 @@ rule all:
                 expand(
                     "results/qa/review/{model}/{video}",
                     model=MODELS,
-                    video=config["report"]["overlay_videos"],
+                    video=OVERLAY_VIDEOS,
                 ),
                 "results/qa/review/labels",
             ]

@@ -177,7 +177,7 @@ rule behaviour_report:
         overlays=[
             f"results/report/overlays/{m}/{v}.mp4"
             for m in MODELS[:1]
-            for v in config["report"]["overlay_videos"]
+            for v in OVERLAY_VIDEOS
         ],
     output:
         report(
@@ -197,6 +197,6 @@ rule behaviour_report:
         videos=ENTRIES,
         truth_videos=BEH_TRUTH,
         tracker=BEH_TRAIN,
-        overlay_videos=[v for v in config["report"]["overlay_videos"] if MODELS],
+        overlay_videos=[v for v in OVERLAY_VIDEOS if MODELS],
     script:
         "../scripts/behaviour_report.py"

@@ -75,7 +75,12 @@ for _m in MODELS:
         raise WorkflowError(
             f"config: models lists {_m!r} but model_settings has no entry for it"
         )
-for _v in config["report"]["overlay_videos"]:
+# Videos that get an overlay video. null: the demo's unlabelled videos when the demo runs, none
+# for your own videos (name them), so that switching the demo off needs no report override.
+OVERLAY_VIDEOS = config["report"]["overlay_videos"]
+if OVERLAY_VIDEOS is None:
+    OVERLAY_VIDEOS = [v for v in VIDEOS if v not in LABELLED] if DEMO else []
+for _v in OVERLAY_VIDEOS:
     if _v not in VIDEOS:
         raise WorkflowError(
             f"config: report.overlay_videos names {_v!r}, which is no video"

@@ -37,7 +37,7 @@ rule report:
         overlays=[
             f"results/report/overlays/{m}/{v}.mp4"
             for m in MODELS
-            for v in config["report"]["overlay_videos"]
+            for v in OVERLAY_VIDEOS
         ],
     output:
         report(
@@ -69,8 +69,6 @@ rule report:
         pairs=TRACK_PAIRS,
         bootstrap_videos=KEYPOINT_VIDEOS,
         qa_names=["labels"] + [f"{m}/{v}" for v in VIDEOS for m in MODELS],
-        overlay_pairs=[
-            (m, v) for m in MODELS for v in config["report"]["overlay_videos"]
-        ],
+        overlay_pairs=[(m, v) for m in MODELS for v in OVERLAY_VIDEOS],
     script:
         "../scripts/report.py"

@@ -110,6 +110,21 @@ def test_config_that_violates_the_schema_is_refused(tmp_path):
     assert not (wd / "results").exists()
 
 
+def test_own_videos_plan_without_a_report_override(tiny_demo, tmp_path):
+    """Switching the demo off is enough: the overlay default follows the videos (the demo's
+    unlabelled one, none of your own) instead of naming demo_c; named ones are still checked."""
+    wd = copy_workflow(tmp_path / "wf")
+    va = tiny_demo["va"]
+    mine = f"{{path: {va['video']}, labels: {va['labels']}}}"
+    (wd / "user.yaml").write_text(f"demo: {{enabled: false}}\nvideos:\n  mine: {mine}\n")
+    jobs = planned_jobs(wd, "--configfile", "user.yaml")
+    assert jobs["infer_shard"] > 0 and "overlay" not in jobs
+    (wd / "named.yaml").write_text("report: {overlay_videos: [mine, theirs]}\n")
+    proc = run_snakemake(wd, "-n", "--configfile", "user.yaml", "named.yaml", check=False)
+    assert proc.returncode != 0
+    assert "report.overlay_videos names 'theirs', which is no video" in proc.stdout + proc.stderr
+
+
 def test_truncated_video_fails_its_probe_and_leaves_nothing(tiny_demo, tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     data = tiny_demo["va"]["video"].read_bytes()

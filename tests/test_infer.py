@@ -426,3 +426,19 @@ def test_mask_threshold_zero_is_refused_by_the_schema():
     cfg["model_settings"]["maskrcnn"]["infer"]["mask_threshold"] = 0
     with pytest.raises(WorkflowError, match="mask_threshold"):
         validate(cfg, schema)
+
+
+def test_batched_model_inputs_equal_frame_by_frame_inputs():
+    """The CUDA path stacks a batch (pinned) and converts it in one go; the tensors the model
+    gets are the same values with the same strides as frame by frame (checked on the CPU)."""
+    import numpy as np
+
+    from ethoflow.tracking.infer import model_inputs
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (24, 40, 3), dtype=np.uint8) for _ in range(3)]
+    one = model_inputs(frames, "cpu")
+    batched = model_inputs(frames, "cpu", pinned=True)
+    for a, b in zip(one, batched):
+        assert a.shape == b.shape == (3, 24, 40) and a.stride() == b.stride()
+        assert torch.equal(a, b) and float(a.max()) <= 1.0

@@ -7,8 +7,8 @@ another stage's private code to read its output:
 - ``logs``: a step's log file (:func:`step_logging`);
 - ``images``: the one image reader and PNG encoder (frames, labels, overlays, figures);
 - ``draw``: identity colours and mask drawing shared by every overlay;
-- ``video``: probing, streaming decode and encode;
-- ``masks``: binary masks <-> COCO RLE;
+- ``video``: probing, streaming decode (in a background thread if asked) and encode;
+- ``masks``: binary masks <-> COCO RLE (also from a region, and geometry from the runs);
 - ``tracktable`` and ``detections``: the track table and detection shard schemas;
 - ``labelled``, ``labelme``, ``coco``: labelled frames, LabelMe (read and write) and COCO;
 - ``keypoints``, ``sleap``, ``dlc``: keypoint tables and their SLEAP / DeepLabCut readers.

@@ -4,6 +4,11 @@ A shard is a frame range; ranges are cut at multiples of the batch size so every
 same frames whatever the shard count, which makes K shards concatenate to exactly what one shard
 gives. Frames are decoded one batch at a time: memory stays flat in video length.
 
+Masks are post-processed where they can be non-zero: the families return ``mask_regions``
+(see :mod:`ethoflow.models`), thresholded on the device and encoded straight to the full-frame
+RLE (:func:`ethoflow.io.masks.encode_region`); detections under ``min_score`` get no mask work.
+Beside an accelerator, decoding, the forward pass and encoding overlap (:func:`infer_shard`).
+
 Each shard's Parquet schema metadata carries, under ``STATS_KEY``, the measured throughput as
 JSON ``{"frames", "seconds", "device"}`` (seconds: wall time of decoding, forward passes and
 encoding the detections); :func:`read_infer_stats` sums it over shards without reading any rows.
@@ -122,6 +127,27 @@ def detections_from_output(
     return dets
 
 
+def model_inputs(frames: list[np.ndarray], device, *, pinned: bool = False) -> list:
+    """HxWx3 uint8 frames -> CHW float tensors in [0, 1] on ``device``.
+
+    ``pinned`` (for CUDA): one stacked batch in pinned host memory, copied asynchronously, so
+    the copy overlaps the host's next work; the same values and strides as frame by frame.
+    """
+    if pinned and len({f.shape for f in frames}) == 1:
+        host = torch.from_numpy(np.stack(frames))
+        host = host.pin_memory() if torch.device(device).type == "cuda" else host
+        on = host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        return list(on.unbind(0))
+    return [
+        torch.from_numpy(f if f.flags.writeable else f.copy())
+        .to(device)
+        .permute(2, 0, 1)
+        .float()
+        .div_(255.0)
+        for f in frames
+    ]
+
+
 @torch.inference_mode()
 def predict(model, frames: list[np.ndarray], device, *, consecutive: bool = False) -> list[dict]:
     """Forward a batch of HxWx3 uint8 RGB frames.
@@ -131,20 +157,7 @@ def predict(model, frames: list[np.ndarray], device, *, consecutive: bool = Fals
     shards cut at batch boundaries stay independent). Other models are called as ``model(batch)``.
     """
     device = torch.device(device)
-    if device.type == "cuda" and len({f.shape for f in frames}) == 1:
-        # one pinned host batch, copied asynchronously: the copy overlaps the host's next work
-        host = torch.from_numpy(np.stack(frames)).pin_memory()
-        gpu = host.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        batch = list(gpu.unbind(0))
-    else:
-        batch = [
-            torch.from_numpy(f if f.flags.writeable else f.copy())
-            .to(device)
-            .permute(2, 0, 1)
-            .float()
-            .div_(255.0)
-            for f in frames
-        ]
+    batch = model_inputs(frames, device, pinned=device.type == "cuda")
     if getattr(model, "supports_feature_reuse", False):
         return model(batch, consecutive=consecutive)
     return model(batch)
