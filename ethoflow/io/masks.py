@@ -64,13 +64,8 @@ def encode_region(
 def _segments(rle: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mask's pixels as column segments ``(column, top, bottom)`` (rows ``[top, bottom)``),
     in COCO order, from the runs alone: a run that wraps over columns is cut per column."""
-    h = int(rle["size"][0])
-    counts = rle["counts"]
-    runs = np.asarray(list(counts) if isinstance(counts, (list, np.ndarray)) else _runs(counts))
-    ends = np.cumsum(runs, dtype=np.int64)
-    w = int(rle["size"][1])
-    if (ends[-1] if len(ends) else 0) != h * w:
-        raise ValueError(f"RLE covers {ends[-1] if len(ends) else 0} pixels, size says {h}x{w}")
+    runs, h, _ = _run_lengths(rle)
+    ends = np.cumsum(runs)
     starts, stops = (ends - runs)[1::2], ends[1::2]
     keep = stops > starts
     starts, stops = starts[keep], stops[keep]
@@ -139,17 +134,24 @@ def _runs(counts: str | bytes) -> list[int]:
     return runs
 
 
-def decode(rle: dict) -> np.ndarray:
-    """COCO RLE -> boolean HxW mask."""
+def _run_lengths(rle: dict) -> tuple[np.ndarray, int, int]:
+    """(run lengths, height, width) of an RLE, checked to cover exactly its size."""
     h, w = (int(s) for s in rle["size"])
     counts = rle["counts"]
     runs = list(counts) if isinstance(counts, (list, np.ndarray)) else _runs(counts)
+    runs = np.asarray(runs, dtype=np.int64)
+    covered = int(runs.sum())
+    if covered != h * w:
+        raise ValueError(f"RLE covers {covered} pixels, size says {h}x{w}")
+    return runs, h, w
+
+
+def decode(rle: dict) -> np.ndarray:
+    """COCO RLE -> boolean HxW mask."""
+    runs, h, w = _run_lengths(rle)
     values = np.zeros(len(runs), dtype=bool)
     values[1::2] = True
-    flat = np.repeat(values, runs)
-    if flat.size != h * w:
-        raise ValueError(f"RLE covers {flat.size} pixels, size says {h}x{w}")
-    return flat.reshape(w, h).T
+    return np.repeat(values, runs).reshape(w, h).T
 
 
 def area(rle: dict) -> int:

@@ -178,7 +178,6 @@ def _swap_roi_heads(model: MaskRCNN) -> MaskRCNN:
     new.proposal_matcher = old.proposal_matcher
     new.box_coder = old.box_coder
     model.roi_heads = new
-    model.transform = _region_transform(model.transform)
     return model
 
 
@@ -273,4 +272,6 @@ def build_maskrcnn(
         )
     if weights:
         _load_weights(model, str(weights))
-    return _swap_roi_heads(model)
+    model = _swap_roi_heads(model)
+    model.transform = _region_transform(model.transform)
+    return model
