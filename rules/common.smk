@@ -19,6 +19,12 @@ def per_job(func):
 
 
 DEMO = config["demo"]["enabled"]
+# an override config drops a default demo video by setting it to null
+config["demo"]["videos"] = {
+    v: s for v, s in config["demo"]["videos"].items() if s is not None
+}
+if DEMO and not config["demo"]["videos"]:
+    raise WorkflowError("config: demo.videos: every demo video is set to null")
 if DEMO:
     VIDEOS = list(config["demo"]["videos"])
     VIDEO_CFG = {v: {} for v in VIDEOS}
@@ -75,11 +81,20 @@ for _m in MODELS:
         raise WorkflowError(
             f"config: models lists {_m!r} but model_settings has no entry for it"
         )
-# Videos that get an overlay video. null: the demo's unlabelled videos when the demo runs, none
-# for your own videos (name them), so that switching the demo off needs no report override.
+# Videos that get an overlay video. null: the demo's videos without labels of either kind (the
+# held-out demo_c) when the demo runs, none for your own videos (name them), so that switching
+# the demo off needs no report override.
 OVERLAY_VIDEOS = config["report"]["overlay_videos"]
 if OVERLAY_VIDEOS is None:
-    OVERLAY_VIDEOS = [v for v in VIDEOS if v not in LABELLED] if DEMO else []
+    OVERLAY_VIDEOS = (
+        [
+            v
+            for v, s in config["demo"]["videos"].items()
+            if not (s["labelled"] or s.get("behaviour_labelled"))
+        ]
+        if DEMO
+        else []
+    )
 for _v in OVERLAY_VIDEOS:
     if _v not in VIDEOS:
         raise WorkflowError(

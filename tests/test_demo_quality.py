@@ -12,7 +12,8 @@ CLASSICAL_MISSED_TOUCHING = 0.3
 
 @pytest.fixture(scope="module")
 def full_demo(tmp_path_factory):
-    """The default config run once: demo_a, demo_b 1350 frames, demo_c 900, both families."""
+    """The default config run once: demo_a, demo_b, demo_d, demo_e 675 frames, demo_c 900,
+    both families."""
     wd = copy_workflow(tmp_path_factory.mktemp("full") / "wf")
     run_snakemake(wd)
     return wd
@@ -40,7 +41,7 @@ def test_full_demo_reaches_mota_and_idf1_of_0_9_on_every_video_for_both_families
         ].to_string()
     )
     assert sorted(zip(summary["model"], summary["video"])) == [
-        (m, v) for m in ("classical", "maskrcnn", "yolact") for v in ("demo_a", "demo_b", "demo_c")
+        (m, f"demo_{v}") for m in ("classical", "maskrcnn", "yolact") for v in "abcde"
     ]
     models = summary[summary["kind"] == "model"]
     assert (models["mota"] >= 0.90).all(), summary
@@ -61,12 +62,9 @@ def test_full_demo_reaches_mota_and_idf1_of_0_9_on_every_video_for_both_families
 
 @pytest.mark.slow
 @pytest.mark.dag
-@pytest.mark.xfail(
-    strict=True,
-    reason="the issue's demo behaviour bar (TCN macro F1 >= 0.85, bout F1 >= 0.90 on demo_c "
-    "from Mask R-CNN tracks) is not reached: see the README for the measured figures",
-)
 def test_full_demo_behaviour_reaches_the_bar(full_demo):
+    """The issue's bar: TCN macro F1 >= 0.85 and bout F1 >= 0.90 on demo_c from the Mask R-CNN
+    tracks (the tracker the classifiers learn from); measured 0.870 / 0.935."""
     m = pd.read_csv(full_demo / "results/behaviour/metrics.csv")
     row = m[
         (m["classifier"] == "tcn")

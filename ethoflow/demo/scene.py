@@ -39,6 +39,7 @@ SOCIAL = (APPROACH, INTERACT, LEAVE, CROSS)
 _MIN_APPROACH = 0.3  # an approach starts at least this share of the frame size from its target
 _APPROACH_RATE = 30.0  # frames (at 30 fps) between approach attempts on average, exploring
 _REST_RATE = 150.0  # frames between rests on average, exploring
+_MIN_EXPLORE = (30, 60)  # frames (at 30 fps) an explore bout lasts before a rest or approach
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,11 @@ class Scene:
                     self.heading[i] = math.atan2(f[1], f[0])
                     self.omega[i] = 0.0
 
+    def _explore(self, i: int) -> None:
+        """Animal ``i`` goes back to exploring, for at least ``_MIN_EXPLORE`` frames (30 fps)."""
+        self.mode[i] = EXPLORE
+        self.timer[i] = int(self.rng.integers(*_MIN_EXPLORE) / self.dt) + 1
+
     def step(self, touching: set[tuple[int, int]]) -> None:
         """Advance every animal one frame: behaviour mode, steering, walls, speed, bend, tail."""
         rng, dt, v0 = self.rng, self.dt, self.v0
@@ -221,12 +227,15 @@ class Scene:
             steer = None
             if mode == EXPLORE:
                 speed_target = v0 * float(np.clip(1 + 0.4 * self.pace[i], 0.5, 1.3))
+                self.timer[i] -= 1  # an explore bout lasts a while before anything else starts
                 far = [
                     j
                     for j in others
                     if np.linalg.norm(self.pos[j] - self.pos[i]) > _MIN_APPROACH * self.size
                 ]
-                if rng.random() < dt / _REST_RATE:
+                if self.timer[i] > 0:
+                    pass
+                elif rng.random() < dt / _REST_RATE:
                     self.mode[i], self.timer[i] = REST, int(rng.integers(30, 60) / dt) + 1
                 elif far and rng.random() < dt / _APPROACH_RATE:
                     self.mode[i], self.target[i], self.timer[i] = APPROACH, rng.choice(far), 0
@@ -249,7 +258,7 @@ class Scene:
                     else:
                         self.mode[i], self.timer[i] = INTERACT, int(rng.integers(30, 60) / dt) + 1
                 elif self.timer[i] * dt > 150:
-                    self.mode[i] = EXPLORE
+                    self._explore(i)
             elif mode == INTERACT:
                 speed_target = 0.25 * v0
                 wander = rng.normal(0, 0.05)
@@ -261,20 +270,20 @@ class Scene:
                 wander = rng.normal(0, 0.015)
                 self.timer[i] -= 1
                 if self.timer[i] <= 0:
-                    self.mode[i] = EXPLORE
+                    self._explore(i)
             elif mode == REST:
                 speed_target = 0.0
                 wander = 0.0
                 self.timer[i] -= 1
                 if self.timer[i] <= 0:
-                    self.mode[i] = EXPLORE
+                    self._explore(i)
             else:  # LEAVE
                 delta = self.pos[i] - self.pos[tgt]
                 steer = math.atan2(delta[1], delta[0])
                 speed_target = 1.8 * v0
                 self.timer[i] -= 1
                 if self.timer[i] <= 0:
-                    self.mode[i] = EXPLORE
+                    self._explore(i)
             visited = any(
                 (min(i, j), max(i, j)) in touching
                 and self.mode[j] in (APPROACH, INTERACT, CROSS)
