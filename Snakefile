@@ -26,6 +26,7 @@ include: "rules/classical.smk"
 include: "rules/metrics.smk"
 include: "rules/report.smk"
 include: "rules/behaviour.smk"
+include: "rules/export.smk"
 
 
 rule all:
@@ -43,6 +44,7 @@ rule all:
                     video=OVERLAY_VIDEOS,
                 ),
                 "results/qa/review/labels",
+                EXPORTS,
             ]
             if MODELS
             else []

@@ -355,3 +355,26 @@ def beh_label_format(video):
     if DEMO:
         return "boris"
     return VIDEO_CFG[video]["behaviour_labels"].get("format", "bouts")
+
+
+# --- exports ---------------------------------------------------------------------------------
+# The file name endings (ethoflow.io.exports.FORMATS holds the same; a test checks).
+EXPORT_ENDINGS = {"mot": ".mot.txt", "annolid": ".annolid.csv", "pose": ".pose.h5"}
+EXPORTS = [
+    f"results/exports/{m}/{v}{EXPORT_ENDINGS[f]}"
+    for f in config["exports"]
+    for m in MODELS
+    for v in VIDEOS
+]
+
+
+def export_inputs(wildcards):
+    """The track table, the probe (the video's length) and, for videos with keypoint labels,
+    the keypoint table (the pose export carries its nodes)."""
+    out = {
+        "tracks": f"results/tracks/{wildcards.model}/{wildcards.video}.parquet",
+        "probe": f"results/probe/{wildcards.video}.json",
+    }
+    if wildcards.video in KEYPOINT_VIDEOS:
+        out["keypoints"] = f"results/keypoints/{wildcards.video}.parquet"
+    return out

@@ -173,3 +173,22 @@ def test_lint_is_clean():
     proc = subprocess.run(snakemake_cmd("--lint"), cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_exports_are_jobs_of_their_own_and_rerun_nothing_else(workflow):
+    """Turning exports on adds one job per model x video x format and re-runs nothing."""
+    wd = workflow
+    on = ("--config", "exports=[mot,annolid,pose]")
+    jobs = planned_jobs(wd, *CFG, *on)
+    assert jobs == {"export_mot": 6, "export_annolid": 6, "export_pose": 6, "all": 1}, jobs
+    run_snakemake(wd, *CFG, *on)
+    for m in ("maskrcnn", "yolact"):
+        for v in ("demo_a", "demo_b", "demo_c"):
+            tracks = pd.read_parquet(wd / f"results/tracks/{m}/{v}.parquet")
+            lines = (wd / f"results/exports/{m}/{v}.mot.txt").read_text().splitlines()
+            assert len(lines) == tracks["x1"].notna().sum()  # the tiny models find few
+            assert all(int(line.split(",")[0]) >= 1 for line in lines)
+            assert (wd / f"results/exports/{m}/{v}.annolid.csv").stat().st_size > 0
+            pose = pd.read_hdf(wd / f"results/exports/{m}/{v}.pose.h5", "df_with_missing")
+            assert len(pose) == 48  # every frame of the video, NaN where an animal is absent
+    assert planned_jobs(wd, *CFG, *on) == {}
