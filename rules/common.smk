@@ -127,7 +127,19 @@ def _one_of(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
-SHARDS = list(range(config["inference"]["shards"]))
+def shards_of(video):
+    """Frame-range shards of ``video``: its own `shards`, else `inference.shards` (a short
+    video needs one job, a long one many)."""
+    spec = (config["demo"]["videos"] if DEMO else VIDEO_CFG).get(video) or {}
+    return int(spec.get("shards") or config["inference"]["shards"])
+
+
+def shard_files(wildcards):
+    """Every detection shard of one model x video."""
+    return [
+        f"results/detections/{wildcards.model}/{wildcards.video}/shard-{k}.parquet"
+        for k in range(shards_of(wildcards.video))
+    ]
 
 
 wildcard_constraints:

@@ -15,6 +15,6 @@ rule infer_shard:
     params:
         settings=model_params,
         hub=model_hub_params,
-        shards=config["inference"]["shards"],
+        shards=lambda wc: shards_of(wc.video),
     script:
         "../scripts/infer.py"

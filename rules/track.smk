@@ -1,9 +1,6 @@
 rule track:
     input:
-        shards=expand(
-            "results/detections/{{model}}/{{video}}/shard-{shard}.parquet",
-            shard=SHARDS,
-        ),
+        shards=shard_files,
         probe="results/probe/{video}.json",
     output:
         tracks="results/tracks/{model}/{video}.parquet",

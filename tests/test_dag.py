@@ -127,15 +127,16 @@ def test_own_videos_plan_without_a_report_override(tiny_demo, tmp_path):
 
 def test_default_demo_plans_behaviour_only_videos_and_null_drops_one(tmp_path):
     """The default demo: four behaviour-labelled scenes (two also detector-labelled) and the
-    held-out demo_c, the only one with an overlay. An override drops a video with null; all
-    null is an error."""
+    held-out demo_c, the only one with an overlay. An override drops a video with null and
+    gives one its own shards; all null is an error."""
     wd = copy_workflow(tmp_path / "wf")
     jobs = planned_jobs(wd)
     assert jobs["demo_video"] == 5 and jobs["behaviour_labels"] == 5, jobs
     assert jobs["overlay"] == 2 and jobs["infer_shard"] == 20, jobs
-    (wd / "drop.yaml").write_text("demo: {videos: {demo_d: null}}\n")
+    (wd / "drop.yaml").write_text("demo: {videos: {demo_d: null, demo_e: {shards: 1}}}\n")
     jobs = planned_jobs(wd, "--configfile", "drop.yaml")
-    assert jobs["demo_video"] == 4 and jobs["infer_shard"] == 16, jobs
+    # demo_d gone; demo_e in one shard per model
+    assert jobs["demo_video"] == 4 and jobs["infer_shard"] == 14, jobs
     none = ", ".join(f"demo_{v}: null" for v in "abcde")
     (wd / "none.yaml").write_text(f"demo: {{videos: {{{none}}}}}\n")
     proc = run_snakemake(wd, "-n", "--configfile", "none.yaml", check=False)
