@@ -239,7 +239,8 @@ LABEL_EDIT_PLAN = {
     "all": 1,
 }
 _TINY = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
-DEMO_VIDEOS = list(_TINY["demo"]["videos"])
+# the tiny config drops the default's behaviour-only videos with null
+DEMO_VIDEOS = [v for v, spec in _TINY["demo"]["videos"].items() if spec is not None]
 # what depends on one video's tracks beside its evaluation: its overlay and review queue (only
 # for the report's overlay videos), the summary and the report
 OVERLAY_VIDEOS = _TINY["report"]["overlay_videos"]
