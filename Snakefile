@@ -27,6 +27,7 @@ include: "rules/metrics.smk"
 include: "rules/report.smk"
 include: "rules/behaviour.smk"
 include: "rules/export.smk"
+include: "rules/aggregate.smk"
 
 
 rule all:
@@ -44,6 +45,7 @@ rule all:
                     video=OVERLAY_VIDEOS,
                 ),
                 "results/qa/review/labels",
+                "results/aggregate/groups.csv",
                 EXPORTS,
             ]
             if MODELS

@@ -24,16 +24,24 @@ The package follows the pipeline, one subpackage per stage, on a shared I/O laye
     overlay videos, figures and the HTML report, one function per section.
 ``demo``
     the embedded demo generator.
+``sheet``
+    the video sheet (one row per video, with cohort, group and condition columns): read,
+    validated and resolved into the config's per-video entries.
+``aggregate``
+    per-video measures (tracking metrics, kinematics, QA counts, behaviour time budgets) and
+    their per-cohort and per-group summaries.
 
 Imports follow one order: ``defaults`` <- ``io`` <- ``labels``, ``models`` <- ``tracking`` <-
 ``evaluation`` <- ``report``; ``demo`` uses ``io`` and ``labels`` (frame selection) only. A
 package imports only from packages before it, and never a private (``_name``) name of another
 package: what two stages share moves down to ``io``. ``tests/test_layout.py`` enforces both.
 
-The behaviour stage to come splits the same way: ``behaviour/`` sits after ``tracking`` and
-before ``report`` (it reads track tables and keypoint tables), with its features, bouts and
-motifs torch-free and its classifier (a temporal convolutional network) in one torch module, as
+The behaviour stage splits the same way: ``behaviour/`` sits after ``evaluation`` and before
+``report`` (it reads track tables and keypoint tables), with its features, bouts and motifs
+torch-free and its classifier (a temporal convolutional network) in one torch module, as
 ``tracking.infer`` is; behaviour label formats (BORIS, Bento, SimBA) and exports go to ``io``.
+``sheet`` uses ``io`` only (the workflow reads it while planning); ``aggregate`` reads the
+tables of ``io`` and ``labels`` (the QA table).
 
 ``from ethoflow import masks, tracktable`` (the documented API) gives ``ethoflow.io.masks`` and
 ``ethoflow.io.tracktable``.

@@ -144,6 +144,8 @@ BEHAVIOUR = {
     "motifs": {"enabled": True, "sample": 20000, "seed": 0},
 }
 
+AGGREGATE = {"moving_px_s": 20.0, "compare": [], "compare_by": "group"}
+
 #: config section -> its table here.
 SECTIONS = {
     "frames": FRAMES,
@@ -154,4 +156,5 @@ SECTIONS = {
     "qa": QA,
     "metrics": METRICS,
     "behaviour": BEHAVIOUR,
+    "aggregate": AGGREGATE,
 }

@@ -2,9 +2,14 @@ import glob
 import inspect
 import os
 import re
+import sys
 
 from snakemake.common import overwrite_function_params
 from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, workflow.basedir)  # the ethoflow package beside this workflow
+from ethoflow import sheet as video_sheet  # noqa: E402
+from ethoflow.io import EthoflowError  # noqa: E402
 
 
 def per_job(func):
@@ -32,11 +37,36 @@ if DEMO:
     WITH_TRUTH = VIDEOS
     POSE_ONLY = []
 else:
-    if not config["videos"]:
-        raise WorkflowError(
-            "config: demo.enabled is false and `videos` is empty: nothing to do"
+    # the config's `videos:` mapping, `video_glob` and the video sheet, as one mapping
+    try:
+        _SHEET = video_sheet.merge_sheets(
+            (
+                [
+                    video_sheet.read_sheet(
+                        config["video_sheet"],
+                        os.path.join(
+                            workflow.basedir, "config", "schemas", "videos.schema.yaml"
+                        ),
+                    )
+                ]
+                if config.get("video_sheet")
+                else []
+            )
+            + (
+                [video_sheet.glob_videos(config["video_glob"])]
+                if config.get("video_glob")
+                else []
+            ),
+            config["videos"],
         )
-    VIDEO_CFG = config["videos"]
+    except EthoflowError as e:
+        raise WorkflowError(str(e)) from None
+    if not _SHEET.videos:
+        raise WorkflowError(
+            "config: demo.enabled is false and there are no videos (`videos`, "
+            "`video_sheet` or `video_glob`): nothing to do"
+        )
+    VIDEO_CFG = _SHEET.videos
     # Entries with a video file run the whole pipeline; pose-only entries (no `path`, a `pose`
     # file as the animals' track source) run the behaviour stage only.
     VIDEOS = [v for v, s in VIDEO_CFG.items() if s.get("path")]
@@ -93,7 +123,7 @@ if OVERLAY_VIDEOS is None:
             if not (s["labelled"] or s.get("behaviour_labelled"))
         ]
         if DEMO
-        else []
+        else list(_SHEET.overlay)  # the sheet's `overlay` column
     )
 for _v in OVERLAY_VIDEOS:
     if _v not in VIDEOS:
@@ -146,6 +176,20 @@ wildcard_constraints:
     video="[A-Za-z0-9][A-Za-z0-9_-]*",
     model="[A-Za-z0-9][A-Za-z0-9_-]*",
     shard=r"\d+",
+
+
+@per_job
+def demo_spec(wildcards):
+    """What the demo generator needs of one demo video (no cohort, group or other videos)."""
+    spec = config["demo"]["videos"][wildcards.video]
+    demo = config["demo"]
+    return {
+        "seed": spec["seed"],
+        "n_frames": spec.get("n_frames", demo["n_frames"]),
+        "size": demo["size"],
+        "fps": demo["fps"],
+        "n_labelled": demo["labelled_frames"] if spec["labelled"] else 0,
+    }
 
 
 @per_job
@@ -390,3 +434,26 @@ def export_inputs(wildcards):
     if wildcards.video in KEYPOINT_VIDEOS:
         out["keypoints"] = f"results/keypoints/{wildcards.video}.parquet"
     return out
+
+
+# --- aggregates ------------------------------------------------------------------------------
+# Every video's cohort, group and condition columns (the sheet's; a `videos:` or demo entry's
+# `cohort` and `group`): read by the aggregate job alone, so editing a condition re-runs
+# aggregation and the report and nothing per video.
+if DEMO:
+    CONDITIONS = [
+        {"video": v, "cohort": s.get("cohort"), "group": s.get("group")}
+        for v, s in config["demo"]["videos"].items()
+    ]
+    CONDITION_COLUMNS = ["video", "cohort", "group"]
+else:
+    CONDITIONS = video_sheet.conditions_records(_SHEET.conditions)
+    CONDITION_COLUMNS = list(_SHEET.conditions.columns)
+# The trained models' (model, video) pairs; behaviour budgets as ("classifier/tracker", video).
+MODEL_PAIRS = [(m, v) for v in VIDEOS for m in MODELS]
+BUDGET_PAIRS = [
+    (f"{c}/{BEH_TRAIN}", v)
+    for c in CLASSIFIERS
+    for v in VIDEOS
+    if MODELS and BEH_TRAIN in beh_trackers_of(v)
+]

@@ -11,7 +11,9 @@ checkpoint demo_video:
     resources:
         **job_resources("demo_video"),
     params:
-        demo=config["demo"],
+        # this video's own settings only: adding a demo video or changing another one's
+        # re-renders nothing else
+        spec=demo_spec,
         identities=config["identities"],
     script:
         "../scripts/make_demo.py"

@@ -39,6 +39,9 @@ rule report:
             for m in MODELS
             for v in OVERLAY_VIDEOS
         ],
+        aggregate="results/aggregate/videos.parquet",
+        groups="results/aggregate/groups.csv",
+        tests="results/aggregate/tests.csv",
     output:
         report(
             "results/report/index.html",

@@ -9,8 +9,7 @@ from ethoflow.io import step_logging  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with step_logging(sm.log[0]) as logfh:
-    demo = sm.params.demo
-    spec = demo["videos"][sm.wildcards.video]
+    spec = sm.params.spec
     make_demo_video(
         sm.output.video,
         sm.output.truth,
@@ -18,10 +17,10 @@ with step_logging(sm.log[0]) as logfh:
         sm.output.behaviour,
         name=sm.wildcards.video,
         seed=spec["seed"],
-        n_frames=spec.get("n_frames", demo["n_frames"]),
-        size=demo["size"],
-        fps=demo["fps"],
+        n_frames=spec["n_frames"],
+        size=spec["size"],
+        fps=spec["fps"],
         identities=tuple(sm.params.identities),
-        n_labelled=demo["labelled_frames"] if spec["labelled"] else 0,
+        n_labelled=spec["n_labelled"],
         progress=logfh,
     )

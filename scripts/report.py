@@ -32,6 +32,9 @@ with step_logging(sm.log[0]):
         overlays=[(m, v, f) for (m, v), f in overlays],
         bootstrap=keyed(sm.params.bootstrap_videos, sm.input.bootstrap),
         qa=keyed(sm.params.qa_names, sm.input.qa),
+        aggregate=sm.input.aggregate,
+        groups=sm.input.groups,
+        tests=sm.input.tests,
     )
     build_report(
         sm.output[0],

@@ -23,6 +23,8 @@ ALLOWED = {
     "behaviour": {"defaults", "io", "labels", "tracking", "evaluation"},
     "report": {"defaults", "io", "labels", "tracking", "evaluation", "behaviour"},
     "demo": {"defaults", "io", "labels"},
+    "sheet": {"io"},
+    "aggregate": {"defaults", "io", "labels"},
 }
 #: Modules that may import torch; everything else runs in the torch-free `base` environment.
 TORCH_MODULES = ("ethoflow.models", "ethoflow.tracking.infer", "ethoflow.behaviour.tcn")

@@ -17,6 +17,23 @@ from ethoflow.report.inputs import ReportInputs, read_coco, read_summary, read_t
 log = logging.getLogger(__name__)
 
 
+def _groups(inputs: ReportInputs) -> str:
+    if inputs.aggregate is None:
+        return ""
+    import pandas as pd
+
+    from ethoflow.report.groups import groups_section
+
+    def csv(path):
+        try:
+            return pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+
+    tests = csv(inputs.tests) if inputs.tests else pd.DataFrame()
+    return groups_section(pd.read_parquet(inputs.aggregate), csv(inputs.groups), tests)
+
+
 def build_report(
     out_html: str | os.PathLike,
     inputs: ReportInputs,
@@ -65,6 +82,7 @@ def build_report(
             gates,
             iou_threshold,
         ),
+        _groups(inputs),
         S.training(models, inputs.train_logs),
         S.overlay_videos(inputs.overlays, out_html.parent),
         S.how_to_read(iou_threshold),

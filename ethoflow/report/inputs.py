@@ -33,6 +33,8 @@ class ReportInputs:
         bootstrap: video -> folder of masks bootstrapped from its keypoints (the bootstrap
             step's output: ``bootstrap.csv`` and ``overlays/*.png``).
         qa: name shown -> QA table (Parquet), in the order shown.
+        aggregate, groups, tests: the aggregate step's per-video measures (Parquet), group
+            table and two-group tests (CSV); None leaves the Groups section out.
     """
 
     summary_csv: PathLike
@@ -43,6 +45,9 @@ class ReportInputs:
     overlays: Sequence[tuple[str, str, PathLike]] = ()
     bootstrap: Mapping[str, PathLike] = field(default_factory=dict)
     qa: Mapping[str, PathLike] = field(default_factory=dict)
+    aggregate: PathLike | None = None
+    groups: PathLike | None = None
+    tests: PathLike | None = None
 
 
 def read_summary(path: PathLike) -> pd.DataFrame:

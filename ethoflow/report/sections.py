@@ -36,6 +36,7 @@ NAV = [
     ("models", "Per-model comparison"),
     ("videos", "Per-video metrics"),
     ("tracks", "Trajectories and timelines"),
+    ("groups", "Groups"),
     ("training", "Training"),
     ("overlays", "Overlay videos"),
     ("howto", "How to read this"),

@@ -1,0 +1,134 @@
+"""A facility's run driven by a video sheet: the whole DAG on small rendered videos in two
+groups and two cohorts, aggregates per group, and the job lists of growing and editing the
+sheet. Bad sheets stop the run before any job, naming the row and column."""
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from ethoflow.demo import make_demo_video
+
+from .conftest import copy_workflow, planned_jobs, run_snakemake
+
+pytestmark = pytest.mark.dag
+
+#: video -> (seed, labelled frames, cohort, group)
+VIDEOS = {
+    "cA_1": (31, 6, "cageA", "wt"),
+    "cA_2": (32, 0, "cageA", "ko"),
+    "cB_1": (33, 6, "cageB", "wt"),
+    "cB_2": (34, 0, "cageB", "ko"),
+}
+HEADER = "video\tpath\tcohort\tgroup\tlabels\ttruth\tgenotype\tshards\n"
+CFG = ("--configfile", "tiny.yaml", "sheet.yaml")
+
+
+def render(data, name, seed, n_labelled):
+    make_demo_video(
+        data / "videos" / f"{name}.mp4",
+        data / "truth" / f"{name}.parquet",
+        data / "labels" / name,
+        name=name,
+        seed=seed,
+        n_frames=30,
+        size=128,
+        n_labelled=n_labelled,
+    )
+
+
+def sheet_row(name, cohort, group, labelled=True):
+    labels = f"labels/{name}" if labelled else ""
+    cells = [name, f"videos/{name}.mp4", cohort, group, labels, f"truth/{name}.parquet", group, "1"]
+    return "\t".join(cells) + "\n"
+
+
+@pytest.fixture(scope="module")
+def facility(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("sheet") / "wf")
+    data = wd / "data"
+    for name, (seed, n_lab, _, _) in VIDEOS.items():
+        render(data, name, seed, n_lab)
+    render(data, "cA_3", 35, 0)  # appended to the sheet by a test
+    rows = "".join(sheet_row(v, c, g, n > 0) for v, (_, n, c, g) in VIDEOS.items())
+    (data / "videos.tsv").write_text(HEADER + rows)
+    (wd / "sheet.yaml").write_text(
+        "demo: {enabled: false}\n"
+        "video_sheet: data/videos.tsv\n"
+        "baselines: {classical: false}\n"
+        "report: {overlay_videos: []}\n"
+        "aggregate: {compare: [[wt, ko]]}\n"
+    )
+    run_snakemake(wd, *CFG)
+    return wd
+
+
+def test_a_sheet_runs_end_to_end_with_aggregates_per_group(facility):
+    wd = facility
+    summary = pd.read_csv(wd / "results/metrics/summary.csv")
+    assert sorted(set(summary["video"])) == sorted(VIDEOS)
+    assert set(summary["model"]) == {"maskrcnn", "yolact"}
+    groups = pd.read_csv(wd / "results/aggregate/groups.csv")
+    mota = groups[(groups["measure"] == "mota") & (groups["source"] == "maskrcnn")]
+    assert {(r.by, r.level): r.n for r in mota.itertuples()} == {
+        ("group", "wt"): 2,
+        ("group", "ko"): 2,
+        ("cohort", "cageA"): 2,
+        ("cohort", "cageB"): 2,
+    }
+    videos = pd.read_parquet(wd / "results/aggregate/videos.parquet")
+    assert set(videos["genotype"]) == {"wt", "ko"}  # condition columns carried along
+    tests = pd.read_csv(wd / "results/aggregate/tests.csv")
+    assert set(tests["a"]) == {"wt"} and (tests[["n_a", "n_b"]] == 2).all().all()
+    html = (wd / "results/report/index.html").read_text()
+    assert 'id="groups"' in html and "maskrcnn by group" in html
+
+
+def test_editing_a_condition_reruns_the_aggregates_and_the_report_only(facility):
+    wd = facility
+    sheet = wd / "data" / "videos.tsv"
+    before = sheet.read_text()
+    try:
+        sheet.write_text(before.replace("\tko\t1\n", "\tko-het\t1\n"))  # genotype of two rows
+        assert planned_jobs(wd, *CFG) == {"aggregate": 1, "report": 1, "all": 1}
+        sheet.write_text(before.replace("\tcageB\tko\t", "\tcageB\twt\t"))  # a group
+        assert planned_jobs(wd, *CFG) == {"aggregate": 1, "report": 1, "all": 1}
+    finally:
+        sheet.write_text(before)
+    assert planned_jobs(wd, *CFG) == {}
+
+
+def test_appending_a_video_runs_only_that_videos_jobs(facility):
+    wd = facility
+    sheet = wd / "data" / "videos.tsv"
+    before = sheet.read_text()
+    try:
+        sheet.write_text(before + sheet_row("cA_3", "cageA", "ko", labelled=False))
+        jobs = planned_jobs(wd, *CFG)
+    finally:
+        sheet.write_text(before)
+    per_video = {"probe", "extract_frames", "infer_shard", "track", "evaluate_tracks"}
+    assert set(jobs) == per_video | {"summarize", "aggregate", "report", "all"}, jobs
+    assert jobs["probe"] == 1 and jobs["infer_shard"] == 2 and jobs["track"] == 2
+    # nothing trains again, no other video is inferred again
+
+
+@pytest.mark.parametrize(
+    "row,problem",
+    [
+        ("cA_1\tvideos/cA_1.mp4\tcageA\twt\t\t\twt\t1\n", "duplicate video name 'cA_1'"),
+        ("cX\tvideos/nope.mp4\tcageA\twt\t\t\twt\t1\n", "column 'path': file not found"),
+        ("c X\tvideos/cA_3.mp4\tcageA\twt\t\t\twt\t1\n", "column 'video'"),
+    ],
+)
+def test_a_bad_sheet_stops_before_any_job(facility, tmp_path, row, problem):
+    wd = copy_workflow(tmp_path / "wf")
+    shutil.copytree(facility / "data", wd / "data")
+    shutil.copy2(facility / "sheet.yaml", wd / "sheet.yaml")
+    sheet = wd / "data" / "videos.tsv"
+    sheet.write_text(sheet.read_text() + row)
+    proc = run_snakemake(wd, *CFG, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "data/videos.tsv: row 5 (line 6)" in out and problem in out, out
+    assert not (wd / "results").exists()
