@@ -44,7 +44,7 @@ rule all:
                     model=MODELS,
                     video=OVERLAY_VIDEOS,
                 ),
-                "results/qa/review/labels",
+                QA_REVIEWS,
                 "results/aggregate/groups.csv",
                 EXPORTS,
             ]

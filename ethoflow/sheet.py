@@ -268,8 +268,12 @@ def _entry(row: dict, base: Path, where: _Where) -> dict:
     return entry
 
 
-def read_sheet(path: PathLike, schema: PathLike | Mapping) -> VideoSheet:
-    """Read, validate and resolve a video sheet (see the module docstring)."""
+def read_sheet(
+    path: PathLike, schema: PathLike | Mapping, cohorts: Iterable[str] | None = None
+) -> VideoSheet:
+    """Read, validate and resolve a video sheet (see the module docstring). With ``cohorts``
+    (the config's cohort names), every row names one of them."""
+    cohorts = None if cohorts is None else set(cohorts)
     path = Path(path)
     header, rows = _raw_rows(path)
     validator = _validator(schema)
@@ -284,6 +288,13 @@ def read_sheet(path: PathLike, schema: PathLike | Mapping) -> VideoSheet:
         if "video" not in row:
             raise where.error("video", "empty: every row names its video")
         _check_schema(row, validator, where)
+        if cohorts is not None and row.get("cohort") not in cohorts:
+            raise where.error(
+                "cohort",
+                f"unknown cohort {row['cohort']!r} (the config's cohorts: {sorted(cohorts)})"
+                if row.get("cohort")
+                else f"empty: with cohorts configured every video names one of {sorted(cohorts)}",
+            )
         for name, r in _expand(row, base, where):
             if not NAME.match(name):
                 raise where.error("video", f"the video name {name!r} has illegal characters")
@@ -369,3 +380,50 @@ def conditions_records(conditions: pd.DataFrame) -> list[dict]:
     """The conditions table as plain records (a rule's params): None for empty cells."""
     df = conditions.astype(object).where(conditions.notna(), None)
     return [{k: (None if v == "" else v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def cohort_plan(
+    cohorts: Mapping[str, Mapping],
+    video_cohorts: Mapping[str, str | None],
+    labelled: Iterable[str],
+) -> dict[str, str]:
+    """video -> the cohort whose model it is inferred with (its own, or ``model_from``).
+
+    Errors: a video with no cohort or an unknown one, ``model_from`` naming an unknown cohort or
+    one that itself borrows, a cohort that trains (its own videos, or another's ``model_from``)
+    without ``identities`` or without a labelled video."""
+    for name, c in cohorts.items():
+        src = (c or {}).get("model_from")
+        if src is not None and src not in cohorts:
+            raise EthoflowError(f"config: cohorts.{name}.model_from: unknown cohort {src!r}")
+        if src is not None and (cohorts[src] or {}).get("model_from"):
+            raise EthoflowError(
+                f"config: cohorts.{name}.model_from: {src!r} borrows its model itself "
+                f"(from {cohorts[src]['model_from']!r}); name the cohort that trains"
+            )
+    plan = {}
+    for video, cohort in video_cohorts.items():
+        if not cohort:
+            raise EthoflowError(
+                f"config: video {video!r} has no cohort (with `cohorts` configured, every "
+                f"video names one of {sorted(cohorts)})"
+            )
+        if cohort not in cohorts:
+            raise EthoflowError(
+                f"config: video {video!r}: unknown cohort {cohort!r} (cohorts: {sorted(cohorts)})"
+            )
+        plan[video] = (cohorts[cohort] or {}).get("model_from") or cohort
+    trained = set(plan.values())
+    with_labels = {plan[v] for v in labelled if v in plan}
+    for c in sorted(trained):
+        if not (cohorts[c] or {}).get("identities"):
+            raise EthoflowError(
+                f"config: cohorts.{c}: a cohort whose model is trained needs `identities` "
+                "(one class per animal)"
+            )
+        if c not in with_labels:
+            raise EthoflowError(
+                f"config: cohorts.{c}: no labelled video to train its model on (label one of "
+                f"its videos, or give it `model_from: <cohort>`)"
+            )
+    return plan

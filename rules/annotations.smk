@@ -2,17 +2,17 @@ rule import_annotations:
     input:
         label_files,
     output:
-        train="results/dataset/train.json",
-        val="results/dataset/val.json",
-        images=directory("results/dataset/images"),
+        train=f"{DATASET}/train.json",
+        val=f"{DATASET}/val.json",
+        images=directory(f"{DATASET}/images"),
     log:
-        "logs/annotations/import.log",
+        LOGS["import"],
     conda:
         "../envs/base.yaml"
     resources:
         **job_resources("import_annotations"),
     params:
-        identities=config["identities"],
+        identities=cohort_identities,
         val_fraction=config["annotations"]["val_fraction"],
     script:
         "../scripts/import_annotations.py"

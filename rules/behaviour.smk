@@ -17,7 +17,7 @@ rule behaviour_features:
         **job_resources("behaviour_features"),
     params:
         behaviour=BEH_FEATURES,
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/behaviour_features.py"
 

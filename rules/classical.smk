@@ -12,6 +12,6 @@ rule classical_track:
         **job_resources("classical_track"),
     params:
         baselines=config["baselines"],
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/classical_track.py"

@@ -24,6 +24,12 @@ def per_job(func):
 
 
 DEMO = config["demo"]["enabled"]
+# Cohorts (cages, experiments): each has its own animals and trains its own models.
+COHORTS = config["cohorts"]
+if COHORTS and DEMO:
+    raise WorkflowError(
+        "config: `cohorts` are for your own videos (set demo.enabled: false)"
+    )
 # an override config drops a default demo video by setting it to null
 config["demo"]["videos"] = {
     v: s for v, s in config["demo"]["videos"].items() if s is not None
@@ -47,6 +53,7 @@ else:
                         os.path.join(
                             workflow.basedir, "config", "schemas", "videos.schema.yaml"
                         ),
+                        cohorts=list(COHORTS) if COHORTS else None,
                     )
                 ]
                 if config.get("video_sheet")
@@ -111,6 +118,102 @@ for _m in MODELS:
         raise WorkflowError(
             f"config: models lists {_m!r} but model_settings has no entry for it"
         )
+# video -> the cohort whose models infer it (its own, or its `model_from`); none without
+# cohorts. Training, annotation import and label QA run once per such cohort.
+TRAIN_COHORT = {}
+if COHORTS and MODELS:
+    try:
+        TRAIN_COHORT = video_sheet.cohort_plan(
+            COHORTS,
+            {
+                r["video"]: r["cohort"]
+                for r in video_sheet.conditions_records(_SHEET.conditions)
+                if r["video"] in VIDEOS
+            },
+            LABELLED,
+        )
+    except EthoflowError as e:
+        raise WorkflowError(str(e)) from None
+TRAIN_COHORTS = sorted(set(TRAIN_COHORT.values())) or [None]
+
+
+def _cohort_path(with_cohort, without):
+    """A path of the per-cohort layout when cohorts are configured, else the plain one."""
+    return with_cohort if TRAIN_COHORT else without
+
+
+DATASET = _cohort_path("results/dataset/{cohort}", "results/dataset")
+MODEL_DIR = _cohort_path("results/models/{cohort}/{model}", "results/models/{model}")
+COCO_JSON = _cohort_path(
+    "results/metrics/{cohort}/{model}/coco.json", "results/metrics/{model}/coco.json"
+)
+QA_LABELS = _cohort_path(
+    "results/qa/labels/{cohort}.parquet", "results/qa/labels.parquet"
+)
+QA_REVIEW = _cohort_path(
+    "results/qa/review/labels/{cohort}", "results/qa/review/labels"
+)
+CHECKPOINT = _cohort_path(
+    "results/checkpoints/{cohort}/{model}/resume.pt",
+    "results/checkpoints/{model}/resume.pt",
+)
+LOGS = {
+    "import": _cohort_path(
+        "logs/annotations/import-{cohort}.log", "logs/annotations/import.log"
+    ),
+    "qa": _cohort_path("logs/qa/labels-{cohort}.log", "logs/qa/labels.log"),
+    "train": _cohort_path("logs/train/{cohort}/{model}.log", "logs/train/{model}.log"),
+    "coco": _cohort_path(
+        "logs/metrics/{cohort}/{model}/coco.log", "logs/metrics/{model}/coco.log"
+    ),
+}
+# Every trained model: (cohort or None, model), its name in the report, its files.
+TRAIN_KEYS = [(c, m) for c in TRAIN_COHORTS for m in MODELS]
+MODEL_KEYS = [f"{c}/{m}" if c else m for c, m in TRAIN_KEYS]
+MODEL_FILES = [MODEL_DIR.format(cohort=c, model=m) + "/model.pt" for c, m in TRAIN_KEYS]
+TRAIN_LOGS = [
+    MODEL_DIR.format(cohort=c, model=m) + "/train_log.csv" for c, m in TRAIN_KEYS
+]
+COCO_FILES = [COCO_JSON.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
+QA_LABEL_TABLES = [QA_LABELS.format(cohort=c) for c in TRAIN_COHORTS]
+QA_REVIEWS = [QA_REVIEW.format(cohort=c) for c in TRAIN_COHORTS]
+QA_LABEL_NAMES = [f"labels/{c}" if c else "labels" for c in TRAIN_COHORTS]
+
+
+def identities_of(cohort):
+    return COHORTS[cohort]["identities"] if cohort else config["identities"]
+
+
+# Every identity of the run, cohort by cohort (the report's colours and legends).
+ALL_IDENTITIES = list(dict.fromkeys(i for c in TRAIN_COHORTS for i in identities_of(c)))
+
+
+@per_job
+def video_identities(wildcards):
+    """The identities (classes) of the model that tracks this video."""
+    return identities_of(TRAIN_COHORT.get(wildcards.video))
+
+
+@per_job
+def cohort_identities(wildcards):
+    """The identities of the cohort a training-side job belongs to."""
+    return identities_of(getattr(wildcards, "cohort", None))
+
+
+@per_job
+def video_model(wildcards):
+    """The model file a video is inferred with: its cohort's (or `model_from`'s)."""
+    cohort = TRAIN_COHORT.get(wildcards.video)
+    return MODEL_DIR.format(cohort=cohort, model=wildcards.model) + "/model.pt"
+
+
+@per_job
+def video_dataset(wildcards):
+    """The training and validation sets of the model that tracks this video."""
+    d = DATASET.format(cohort=TRAIN_COHORT.get(wildcards.video))
+    return {"train": f"{d}/train.json", "val": f"{d}/val.json"}
+
+
 # Videos that get an overlay video. null: the demo's videos without labels of either kind (the
 # held-out demo_c) when the demo runs, none for your own videos (name them), so that switching
 # the demo off needs no report override.
@@ -240,14 +343,16 @@ def label_files(wildcards):
     folders of masks bootstrapped from keypoints (a labelled file of the same frame wins).
     """
     files = []
-    for v in LABELLED:
+    cohort = getattr(wildcards, "cohort", None)
+    mine = [v for v in LABELLED if TRAIN_COHORT.get(v) == cohort]
+    for v in mine:
         if DEMO:
             folder = checkpoints.demo_video.get(video=v).output.labels
         else:
             folder = VIDEO_CFG[v].get("labels")
         if folder:
             files += sorted(glob.glob(os.path.join(folder, "*.json")))
-    return files + [f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS]
+    return files + [f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS if v in mine]
 
 
 def model_settings(name):

@@ -14,7 +14,7 @@ rule export_mot:
         **job_resources("export_mot"),
     params:
         fmt="mot",
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/export_tracks.py"
 
@@ -34,7 +34,7 @@ rule export_annolid:
         **job_resources("export_annolid"),
     params:
         fmt="annolid",
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/export_tracks.py"
 
@@ -54,6 +54,6 @@ rule export_pose:
         **job_resources("export_pose"),
     params:
         fmt="pose",
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/export_tracks.py"

@@ -1,6 +1,6 @@
 rule infer_shard:
     input:
-        model="results/models/{model}/model.pt",
+        model=video_model,
         video=video_path,
         probe="results/probe/{video}.json",
     output:

@@ -28,7 +28,7 @@ rule import_keypoints:
     resources:
         **job_resources("import_keypoints"),
     params:
-        identities=config["identities"],
+        identities=video_identities,
         downscale=lambda wc: downscale_of(wc.video),
         clip=lambda wc: clip_of(wc.video),
     script:
@@ -64,7 +64,7 @@ rule import_compare:
     resources:
         **job_resources("import_compare"),
     params:
-        identities=config["identities"],
+        identities=video_identities,
         downscale=lambda wc: downscale_of(wc.video),
         clip=lambda wc: clip_of(wc.video),
     script:

@@ -1,12 +1,12 @@
 rule evaluate_coco:
     input:
-        model="results/models/{model}/model.pt",
-        val="results/dataset/val.json",
-        images="results/dataset/images",
+        model=f"{MODEL_DIR}/model.pt",
+        val=f"{DATASET}/val.json",
+        images=f"{DATASET}/images",
     output:
-        "results/metrics/{model}/coco.json",
+        COCO_JSON,
     log:
-        "logs/metrics/{model}/coco.log",
+        LOGS["coco"],
     conda:
         "../envs/torch.yaml"
     threads: model_threads
@@ -21,10 +21,9 @@ rule evaluate_coco:
 
 rule evaluate_tracks:
     input:
+        unpack(video_dataset),
         tracks="results/tracks/{model}/{video}.parquet",
         truth=truth_path,
-        train="results/dataset/train.json",
-        val="results/dataset/val.json",
     output:
         "results/metrics/{model}/videos/{video}.json",
     log:
@@ -44,14 +43,14 @@ rule evaluate_tracks:
 
 rule summarize:
     input:
-        coco=expand("results/metrics/{model}/coco.json", model=MODELS),
+        coco=COCO_FILES,
         tracks=[f"results/tracks/{m}/{v}.parquet" for m, v in TRACK_PAIRS],
         videos=[
             f"results/metrics/{m}/videos/{v}.json"
             for v in WITH_TRUTH
             for m in trackers_of(v)
         ],
-        models=expand("results/models/{model}/model.pt", model=MODELS),
+        models=MODEL_FILES,
     output:
         csv=report(
             "results/metrics/summary.csv",
@@ -70,5 +69,8 @@ rule summarize:
         pairs=TRACK_PAIRS,
         videos=VIDEOS,
         labelled=LABELLED,
+        # with cohorts: the (cohort, model) of each input.coco, each video's cohort
+        coco_keys=TRAIN_KEYS,
+        video_cohorts=TRAIN_COHORT,
     script:
         "../scripts/summarize.py"

@@ -2,17 +2,17 @@ rule qa_labels:
     input:
         label_files,
     output:
-        table="results/qa/labels.parquet",
-        review=directory("results/qa/review/labels"),
+        table=QA_LABELS,
+        review=directory(QA_REVIEW),
     log:
-        "logs/qa/labels.log",
+        LOGS["qa"],
     conda:
         "../envs/base.yaml"
     resources:
         **job_resources("qa_labels"),
     params:
         qa=config["qa"],
-        identities=config["identities"],
+        identities=cohort_identities,
     script:
         "../scripts/qa_labels.py"
 
@@ -32,6 +32,6 @@ rule review_tracks:
         **job_resources("review_tracks"),
     params:
         qa=config["qa"],
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/review_tracks.py"

@@ -17,7 +17,7 @@ rule overlay:
         **job_resources("overlay"),
     params:
         max_frames=config["report"]["overlay_max_frames"],
-        identities=config["identities"],
+        identities=video_identities,
     script:
         "../scripts/overlay.py"
 
@@ -27,13 +27,13 @@ rule report:
     # the script pairs them up, so the library never reads a key off a path.
     input:
         summary="results/metrics/summary.csv",
-        coco=expand("results/metrics/{model}/coco.json", model=MODELS),
+        coco=COCO_FILES,
         tracks=[f"results/tracks/{m}/{v}.parquet" for m, v in TRACK_PAIRS],
         truth=[truth_of(v) for v in WITH_TRUTH],
         bootstrap=[f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS],
-        qa=["results/qa/labels.parquet"]
+        qa=QA_LABEL_TABLES
         + [f"results/qa/tracks/{m}/{v}.parquet" for v in VIDEOS for m in MODELS],
-        train_logs=[f"results/models/{m}/train_log.csv" for m in MODELS],
+        train_logs=TRAIN_LOGS,
         overlays=[
             f"results/report/overlays/{m}/{v}.mp4"
             for m in MODELS
@@ -65,13 +65,15 @@ rule report:
         videos=VIDEOS,
         with_truth=WITH_TRUTH,
         labelled=LABELLED,
-        identities=config["identities"],
+        identities=ALL_IDENTITIES,
         iou_threshold=config["metrics"]["iou_threshold"],
         # The keys of input.tracks, .bootstrap, .qa and .overlays, in their order (those of
         # input.truth are with_truth, of input.train_logs models).
         pairs=TRACK_PAIRS,
         bootstrap_videos=KEYPOINT_VIDEOS,
-        qa_names=["labels"] + [f"{m}/{v}" for v in VIDEOS for m in MODELS],
+        qa_names=QA_LABEL_NAMES + [f"{m}/{v}" for v in VIDEOS for m in MODELS],
+        # the trained models' names (cohort/model with cohorts): keys of input.train_logs
+        model_keys=MODEL_KEYS,
         overlay_pairs=[(m, v) for m in MODELS for v in OVERLAY_VIDEOS],
     script:
         "../scripts/report.py"

@@ -15,7 +15,7 @@ rule track:
         **job_resources("track"),
     params:
         tracking=config["tracking"],
-        identities=config["identities"],
+        identities=video_identities,
         qa=config["qa"],
     script:
         "../scripts/track.py"

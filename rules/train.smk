@@ -1,17 +1,17 @@
 rule train:
     input:
-        train="results/dataset/train.json",
-        images="results/dataset/images",
+        train=f"{DATASET}/train.json",
+        images=f"{DATASET}/images",
     output:
-        model="results/models/{model}/model.pt",
+        model=f"{MODEL_DIR}/model.pt",
         log_csv=report(
-            "results/models/{model}/train_log.csv",
+            f"{MODEL_DIR}/train_log.csv",
             caption="../report/train_log.rst",
             category="Training",
             labels={"model": "{model}"},
         ),
     log:
-        "logs/train/{model}.log",
+        LOGS["train"],
     conda:
         "../envs/torch.yaml"
     threads: model_threads
@@ -20,6 +20,6 @@ rule train:
     params:
         settings=model_params,
         hub=model_hub_params,
-        checkpoint="results/checkpoints/{model}/resume.pt",
+        checkpoint=CHECKPOINT,
     script:
         "../scripts/train.py"

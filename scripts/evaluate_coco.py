@@ -22,6 +22,9 @@ with step_logging(sm.log[0]):
         model, gt, sm.input.images, device, s["infer"]["batch_size"], s["infer"]["mask_threshold"]
     )
     out = {"model": sm.wildcards.model, "val_images": len(gt["images"])}
+    cohort = getattr(sm.wildcards, "cohort", None)
+    if cohort:  # one model per cohort: the report names it cohort/model
+        out["cohort"] = cohort
     for iou_type in ("bbox", "segm"):
         for k, v in coco_eval(gt, dets, iou_type).items():
             out[f"{iou_type}_{k}"] = v

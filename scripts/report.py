@@ -28,7 +28,7 @@ with step_logging(sm.log[0]):
         coco_files=list(sm.input.coco),
         tracks=keyed(sm.params.pairs, sm.input.tracks),
         truth=keyed(sm.params.with_truth, sm.input.truth),
-        train_logs=keyed(sm.params.models, sm.input.train_logs),
+        train_logs=keyed(sm.params.model_keys, sm.input.train_logs),
         overlays=[(m, v, f) for (m, v), f in overlays],
         bootstrap=keyed(sm.params.bootstrap_videos, sm.input.bootstrap),
         qa=keyed(sm.params.qa_names, sm.input.qa),
@@ -47,4 +47,5 @@ with step_logging(sm.log[0]):
         trackers=list(sm.params.trackers),
         gates=dict(sm.params.gates),
         iou_threshold=float(sm.params.iou_threshold),
+        model_keys=list(sm.params.model_keys),
     )

@@ -67,6 +67,9 @@ def test_editing_a_behaviour_label_plans_only_the_behaviour_steps(workflow):
         "behaviour_predict": 12,  # 2 classifiers x 2 trackers x 3 videos
         "behaviour_metrics": 1,
         "behaviour_report": 1,
+        # the time budgets are aggregated per group, and the index report shows the groups
+        "aggregate": 1,
+        "report": 1,
         "all": 1,
     }
     # Put the file back as it was (content and time): nothing is left to do. Running these jobs

@@ -83,6 +83,7 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
         # read which frames the dataset holds
         "evaluate_tracks": 9,
         "summarize": 1,
+        "aggregate": 1,
         "overlay": 2,
         "review_tracks": 2,  # the overlay video's review queue, per model
         "report": 1,

@@ -177,3 +177,46 @@ def test_more_row_errors(data):
         read_sheet(data / "none.tsv", SCHEMA)
     with pytest.raises(EthoflowError, match="a .tsv or .csv file"):
         read_sheet(write(data, "video\n", "videos.xlsx"), SCHEMA)
+
+
+def test_cohort_plans_and_their_errors(data):
+    from ethoflow.sheet import cohort_plan
+
+    cohorts = {
+        "A": {"identities": ["m1", "m2"]},
+        "B": {"identities": ["r1"]},
+        "C": {"model_from": "A"},
+    }
+    videos = {"a1": "A", "a2": "A", "b1": "B", "c1": "C"}
+    plan = cohort_plan(cohorts, videos, labelled=["a1", "b1"])
+    assert plan == {"a1": "A", "a2": "A", "b1": "B", "c1": "A"}
+    # a borrowing cohort's labels train the model it borrows
+    assert cohort_plan(cohorts, {"a2": "A", "c1": "C"}, labelled=["c1"])["c1"] == "A"
+    bad = [
+        (cohorts, {**videos, "x": None}, ["a1", "b1"], "video 'x' has no cohort"),
+        (cohorts, {**videos, "x": "Z"}, ["a1", "b1"], "video 'x': unknown cohort 'Z'"),
+        (cohorts, videos, ["a1"], "cohorts.B: no labelled video"),
+        ({**cohorts, "B": {}}, videos, ["a1", "b1"], "cohorts.B: a cohort whose model is trained"),
+        ({**cohorts, "C": {"model_from": "Q"}}, videos, ["a1", "b1"], "unknown cohort 'Q'"),
+        (
+            {**cohorts, "D": {"model_from": "C"}},
+            videos,
+            ["a1", "b1"],
+            "cohorts.D.model_from: 'C' borrows its model itself",
+        ),
+    ]
+    for c, v, lab, problem in bad:
+        with pytest.raises(EthoflowError, match=problem):
+            cohort_plan(c, v, lab)
+
+
+def test_a_sheet_row_names_a_configured_cohort(data):
+    text = "video|path|cohort\na1|videos/cageA_d1.mp4|cageA\nb1|videos/cageB_d1.mp4|\n"
+    sheet = write(data, text)
+    with pytest.raises(EthoflowError) as e:
+        read_sheet(sheet, SCHEMA, cohorts=["cageA", "cageB"])
+    assert "row 2 (line 3), column 'cohort': empty" in str(e.value)
+    sheet = write(data, text.replace("|\n", "|cageZ\n"))
+    with pytest.raises(EthoflowError, match="column 'cohort': unknown cohort 'cageZ'"):
+        read_sheet(sheet, SCHEMA, cohorts=["cageA", "cageB"])
+    assert list(read_sheet(sheet, SCHEMA).videos) == ["a1", "b1"]  # no cohorts configured

@@ -1,7 +1,9 @@
-"""A facility's run driven by a video sheet: the whole DAG on small rendered videos in two
-groups and two cohorts, aggregates per group, and the job lists of growing and editing the
-sheet. Bad sheets stop the run before any job, naming the row and column."""
+"""A facility's run driven by a video sheet: the whole DAG on small rendered videos in three
+cohorts (two with animals of their own, one borrowing a model) and two groups: a model per
+cohort, aggregates per group, and the job lists of editing one cohort's labels, growing the
+sheet and editing a condition. Bad sheets stop the run before any job, naming row and column."""
 
+import json
 import shutil
 
 import pandas as pd
@@ -19,12 +21,20 @@ VIDEOS = {
     "cA_2": (32, 0, "cageA", "ko"),
     "cB_1": (33, 6, "cageB", "wt"),
     "cB_2": (34, 0, "cageB", "ko"),
+    "cC_1": (36, 0, "cageC", "ko"),  # cageC's animals wear cageA's markings: its model
 }
+MICE, RATS = ("mouse1", "mouse2", "mouse3"), ("ratA", "ratB", "ratC")
+COHORTS = (
+    "cohorts:\n"
+    f"  cageA: {{identities: [{', '.join(MICE)}]}}\n"
+    f"  cageB: {{identities: [{', '.join(RATS)}]}}\n"
+    "  cageC: {model_from: cageA}\n"
+)
 HEADER = "video\tpath\tcohort\tgroup\tlabels\ttruth\tgenotype\tshards\n"
 CFG = ("--configfile", "tiny.yaml", "sheet.yaml")
 
 
-def render(data, name, seed, n_labelled):
+def render(data, name, seed, n_labelled, identities=MICE):
     make_demo_video(
         data / "videos" / f"{name}.mp4",
         data / "truth" / f"{name}.parquet",
@@ -33,6 +43,7 @@ def render(data, name, seed, n_labelled):
         seed=seed,
         n_frames=30,
         size=128,
+        identities=identities,
         n_labelled=n_labelled,
     )
 
@@ -47,8 +58,8 @@ def sheet_row(name, cohort, group, labelled=True):
 def facility(tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("sheet") / "wf")
     data = wd / "data"
-    for name, (seed, n_lab, _, _) in VIDEOS.items():
-        render(data, name, seed, n_lab)
+    for name, (seed, n_lab, cohort, _) in VIDEOS.items():
+        render(data, name, seed, n_lab, RATS if cohort == "cageB" else MICE)
     render(data, "cA_3", 35, 0)  # appended to the sheet by a test
     rows = "".join(sheet_row(v, c, g, n > 0) for v, (_, n, c, g) in VIDEOS.items())
     (data / "videos.tsv").write_text(HEADER + rows)
@@ -57,7 +68,7 @@ def facility(tmp_path_factory):
         "video_sheet: data/videos.tsv\n"
         "baselines: {classical: false}\n"
         "report: {overlay_videos: []}\n"
-        "aggregate: {compare: [[wt, ko]]}\n"
+        "aggregate: {compare: [[wt, ko]]}\n" + COHORTS
     )
     run_snakemake(wd, *CFG)
     return wd
@@ -68,20 +79,70 @@ def test_a_sheet_runs_end_to_end_with_aggregates_per_group(facility):
     summary = pd.read_csv(wd / "results/metrics/summary.csv")
     assert sorted(set(summary["video"])) == sorted(VIDEOS)
     assert set(summary["model"]) == {"maskrcnn", "yolact"}
+    # every cohort that trains has its own models; cageC borrows cageA's
+    for cohort in ("cageA", "cageB"):
+        for m in ("maskrcnn", "yolact"):
+            assert (wd / f"results/models/{cohort}/{m}/model.pt").exists()
+            assert (wd / f"results/dataset/{cohort}/train.json").exists()
+    assert not (wd / "results/models/cageC").exists()
+    assert not (wd / "results/models/maskrcnn").exists()
+    assert dict(zip(summary["video"], summary["cohort"])) == {
+        "cA_1": "cageA", "cA_2": "cageA", "cB_1": "cageB", "cB_2": "cageB", "cC_1": "cageA"
+    }  # fmt: skip
+    classes = {}
+    for c in ("cageA", "cageB"):
+        doc = json.loads((wd / f"results/dataset/{c}/train.json").read_text())
+        classes[c] = [x["name"] for x in doc["categories"]]
+    assert classes == {"cageA": list(MICE), "cageB": list(RATS)}
+    ids = {
+        v: set(pd.read_parquet(wd / f"results/tracks/maskrcnn/{v}.parquet")["identity"])
+        for v in VIDEOS
+    }
+    assert ids["cB_2"] <= set(RATS) and ids["cC_1"] <= set(MICE) and ids["cA_2"] <= set(MICE)
+    html = (wd / "results/report/index.html").read_text()
+    assert "cageA/maskrcnn" in html and "cageB/yolact" in html
     groups = pd.read_csv(wd / "results/aggregate/groups.csv")
     mota = groups[(groups["measure"] == "mota") & (groups["source"] == "maskrcnn")]
     assert {(r.by, r.level): r.n for r in mota.itertuples()} == {
         ("group", "wt"): 2,
-        ("group", "ko"): 2,
+        ("group", "ko"): 3,
         ("cohort", "cageA"): 2,
         ("cohort", "cageB"): 2,
+        ("cohort", "cageC"): 1,
     }
     videos = pd.read_parquet(wd / "results/aggregate/videos.parquet")
     assert set(videos["genotype"]) == {"wt", "ko"}  # condition columns carried along
     tests = pd.read_csv(wd / "results/aggregate/tests.csv")
-    assert set(tests["a"]) == {"wt"} and (tests[["n_a", "n_b"]] == 2).all().all()
-    html = (wd / "results/report/index.html").read_text()
+    assert set(tests["a"]) == {"wt"}
+    assert (tests["n_a"] == 2).all() and (tests["n_b"] == 3).all()
     assert 'id="groups"' in html and "maskrcnn by group" in html
+
+
+def test_editing_one_label_of_a_cohort_reruns_that_cohort_only(facility):
+    wd = facility
+    label = sorted((wd / "data/labels/cA_1").glob("*.json"))[0]
+    before = label.read_text()
+    doc = json.loads(before)
+    doc["shapes"][0]["points"][0][0] += 1.0
+    try:
+        label.write_text(json.dumps(doc))
+        jobs = planned_jobs(wd, *CFG)
+    finally:
+        label.write_text(before)
+    # cageA's dataset, QA and models; the videos they infer: cageA's two and cageC's one
+    assert jobs == {
+        "import_annotations": 1,
+        "qa_labels": 1,
+        "train": 2,
+        "evaluate_coco": 2,
+        "infer_shard": 6,  # 3 videos x 2 models x 1 shard
+        "track": 6,
+        "evaluate_tracks": 6,
+        "summarize": 1,
+        "aggregate": 1,
+        "report": 1,
+        "all": 1,
+    }
 
 
 def test_editing_a_condition_reruns_the_aggregates_and_the_report_only(facility):
@@ -119,6 +180,7 @@ def test_appending_a_video_runs_only_that_videos_jobs(facility):
         ("cA_1\tvideos/cA_1.mp4\tcageA\twt\t\t\twt\t1\n", "duplicate video name 'cA_1'"),
         ("cX\tvideos/nope.mp4\tcageA\twt\t\t\twt\t1\n", "column 'path': file not found"),
         ("c X\tvideos/cA_3.mp4\tcageA\twt\t\t\twt\t1\n", "column 'video'"),
+        ("cX\tvideos/cA_3.mp4\tcageZ\twt\t\t\twt\t1\n", "column 'cohort': unknown cohort"),
     ],
 )
 def test_a_bad_sheet_stops_before_any_job(facility, tmp_path, row, problem):
@@ -130,5 +192,6 @@ def test_a_bad_sheet_stops_before_any_job(facility, tmp_path, row, problem):
     proc = run_snakemake(wd, *CFG, check=False)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "data/videos.tsv: row 5 (line 6)" in out and problem in out, out
+    assert f"data/videos.tsv: row {len(VIDEOS) + 1} (line {len(VIDEOS) + 2})" in out, out
+    assert problem in out, out
     assert not (wd / "results").exists()

@@ -233,6 +233,7 @@ LABEL_EDIT_PLAN = {
     "evaluate_coco": 1,
     "evaluate_tracks": 3,
     "summarize": 1,
+    "aggregate": 1,
     "overlay": 1,
     "review_tracks": 1,
     "report": 1,
@@ -378,7 +379,7 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(label_edit_ru
     assert len(r["shards2"]) == 5  # of 6: the cancelled one is missing
     ((video, _),) = [m.split("/") for m in all_shards - set(r["shards2"])]
     # what needs that shard was not submitted; what does not, was
-    downstream = {"track": 1, "evaluate_tracks": 1, "summarize": 1, "report": 1}
+    downstream = {"track": 1, "evaluate_tracks": 1, "summarize": 1, "aggregate": 1, "report": 1}
     if video in OVERLAY_VIDEOS:
         downstream.update(overlay=1, review_tracks=1)
     expected2 = Counter(expected_submissions(LABEL_EDIT_PLAN))

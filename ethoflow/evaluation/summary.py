@@ -180,3 +180,32 @@ def summary_rows(
             row[k] = c.get(k)
         rows.append(row)
     return rows
+
+
+def cohort_summary_rows(
+    coco_files: Mapping[tuple[str, str], str | os.PathLike],
+    track_files: Mapping[tuple[str, str], str | os.PathLike],
+    video_metric_files: Iterable[str | os.PathLike],
+    models: list[str],
+    video_cohorts: Mapping[str, str],
+    labelled: list[str],
+    pairs: list[tuple[str, str]],
+) -> list[dict]:
+    """:func:`summary_rows` where each cohort trains its own models: ``coco_files`` maps
+    ``(cohort, model)`` to that model's COCO results, ``video_cohorts`` each video to the cohort
+    whose models infer it. Every row gets a ``cohort`` column."""
+    metric_files = list(video_metric_files)
+    rows = []
+    for cohort in sorted(set(video_cohorts.values())):
+        mine = [p for p in pairs if video_cohorts.get(p[1]) == cohort]
+        part = summary_rows(
+            coco_files=[f for (c, _), f in coco_files.items() if c == cohort],
+            track_files={p: f for p, f in track_files.items() if p in set(mine)},
+            video_metric_files=metric_files,
+            models=models,
+            videos=sorted({v for _, v in mine}),
+            labelled=labelled,
+            pairs=mine,
+        )
+        rows += [{**r, "cohort": cohort} for r in part]
+    return rows

@@ -17,6 +17,15 @@ from ethoflow.report.inputs import ReportInputs, read_coco, read_summary, read_t
 log = logging.getLogger(__name__)
 
 
+def _by_model_key(summary):
+    """The summary with its model rows named ``cohort/model`` where cohorts trained them."""
+    if "cohort" not in summary.columns or not len(summary):
+        return summary
+    own = (summary["kind"] == "model") & summary["cohort"].notna()
+    keyed = summary["cohort"].astype(str) + "/" + summary["model"].astype(str)
+    return summary.assign(model=summary["model"].where(~own, keyed))
+
+
 def _groups(inputs: ReportInputs) -> str:
     if inputs.aggregate is None:
         return ""
@@ -46,6 +55,7 @@ def build_report(
     trackers: Sequence[str] | None = None,
     gates: Mapping[str, float] | None = None,
     iou_threshold: float = METRICS["iou_threshold"],
+    model_keys: Sequence[str] | None = None,
 ) -> None:
     """Write the report of a run to ``out_html`` (atomically).
 
@@ -57,6 +67,8 @@ def build_report(
         with_truth, labelled: the videos with ground truth / with training labels.
         gates: per video scored on keypoint centroids, the centroid gate in pixels.
         iou_threshold: the metrics' IoU threshold; the identity timelines match at it too.
+        model_keys: the trained models by name (``cohort/model`` where each cohort trains its
+            own; default: ``models``): the rows of the model comparison, the training logs.
     """
     out_html = Path(out_html)
     models, videos = [str(m) for m in models], [str(v) for v in videos]
@@ -65,10 +77,11 @@ def build_report(
     with_truth, labelled = [str(v) for v in with_truth], [str(v) for v in labelled]
     identities = [str(i) for i in identities]
     summary = read_summary(inputs.summary_csv)
+    keys = [str(k) for k in model_keys] if model_keys is not None else models
     now = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     body = [
         S.header(now, models, videos, identities, labelled, with_truth),
-        S.model_comparison(summary, read_coco(inputs.coco_files), models, with_truth),
+        S.model_comparison(_by_model_key(summary), read_coco(inputs.coco_files), keys, with_truth),
         S.per_video(summary, trackers, videos, with_truth, labelled),
         S.frame_parts(summary, trackers, videos, with_truth),
         S.bootstrap_masks(inputs.bootstrap),
@@ -83,7 +96,7 @@ def build_report(
             iou_threshold,
         ),
         _groups(inputs),
-        S.training(models, inputs.train_logs),
+        S.training(keys, inputs.train_logs),
         S.overlay_videos(inputs.overlays, out_html.parent),
         S.how_to_read(iou_threshold),
     ]

@@ -60,13 +60,15 @@ def read_summary(path: PathLike) -> pd.DataFrame:
 
 
 def read_coco(files: Sequence[PathLike]) -> dict[str, dict]:
-    """``{model: COCO results}`` of the files, by the ``model`` field each holds."""
+    """``{model: COCO results}`` of the files, by the ``model`` field each holds
+    (``cohort/model`` where a cohort trained it: its ``cohort`` field)."""
     out = {}
     for f in files:
         d = read_json(f)
         if "model" not in d:
             raise EthoflowError(f"{f}: COCO results without a 'model' field")
-        out[str(d["model"])] = d
+        key = f"{d['cohort']}/{d['model']}" if d.get("cohort") else str(d["model"])
+        out[key] = d
     return out
 
 
