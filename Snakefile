@@ -46,6 +46,7 @@ rule all:
                 ),
                 QA_REVIEWS,
                 "results/aggregate/groups.csv",
+                VIDEO_PAGES,
                 EXPORTS,
             ]
             if MODELS

@@ -143,7 +143,13 @@ def _cohort_path(with_cohort, without):
 
 
 DATASET = _cohort_path("results/dataset/{cohort}", "results/dataset")
-MODEL_DIR = _cohort_path("results/models/{cohort}/{model}", "results/models/{model}")
+MODEL_FILE = _cohort_path(
+    "results/models/{cohort}/{model}/model.pt", "results/models/{model}/model.pt"
+)
+TRAIN_LOG = _cohort_path(
+    "results/models/{cohort}/{model}/train_log.csv",
+    "results/models/{model}/train_log.csv",
+)
 COCO_JSON = _cohort_path(
     "results/metrics/{cohort}/{model}/coco.json", "results/metrics/{model}/coco.json"
 )
@@ -170,10 +176,8 @@ LOGS = {
 # Every trained model: (cohort or None, model), its name in the report, its files.
 TRAIN_KEYS = [(c, m) for c in TRAIN_COHORTS for m in MODELS]
 MODEL_KEYS = [f"{c}/{m}" if c else m for c, m in TRAIN_KEYS]
-MODEL_FILES = [MODEL_DIR.format(cohort=c, model=m) + "/model.pt" for c, m in TRAIN_KEYS]
-TRAIN_LOGS = [
-    MODEL_DIR.format(cohort=c, model=m) + "/train_log.csv" for c, m in TRAIN_KEYS
-]
+MODEL_FILES = [MODEL_FILE.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
+TRAIN_LOGS = [TRAIN_LOG.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
 COCO_FILES = [COCO_JSON.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
 QA_LABEL_TABLES = [QA_LABELS.format(cohort=c) for c in TRAIN_COHORTS]
 QA_REVIEWS = [QA_REVIEW.format(cohort=c) for c in TRAIN_COHORTS]
@@ -204,7 +208,7 @@ def cohort_identities(wildcards):
 def video_model(wildcards):
     """The model file a video is inferred with: its cohort's (or `model_from`'s)."""
     cohort = TRAIN_COHORT.get(wildcards.video)
-    return MODEL_DIR.format(cohort=cohort, model=wildcards.model) + "/model.pt"
+    return MODEL_FILE.format(cohort=cohort, model=wildcards.model)
 
 
 @per_job
@@ -562,3 +566,51 @@ BUDGET_PAIRS = [
     for v in VIDEOS
     if MODELS and BEH_TRAIN in beh_trackers_of(v)
 ]
+
+
+# --- per-video report pages --------------------------------------------------------------------
+@per_job
+def video_trackers(wildcards):
+    return trackers_of(wildcards.video)
+
+
+@per_job
+def video_scored_trackers(wildcards):
+    """The trackers with per-video metrics of this video (those with truth)."""
+    return trackers_of(wildcards.video) if wildcards.video in WITH_TRUTH else []
+
+
+@per_job
+def video_overlay_models(wildcards):
+    return MODELS if wildcards.video in OVERLAY_VIDEOS else []
+
+
+@per_job
+def video_gate(wildcards):
+    """The centroid gate (px) of a video scored on keypoint centroids, else None."""
+    v = wildcards.video
+    if v in WITH_TRUTH and match_of(v) == "centroid":
+        return config["metrics"]["gate_px"] / downscale_of(v)
+    return None
+
+
+@per_job
+def video_page_inputs(wildcards):
+    """One video's track tables, truth, per-video metrics, QA tables and overlay videos."""
+    v = wildcards.video
+    return {
+        "tracks": [f"results/tracks/{t}/{v}.parquet" for t in trackers_of(v)],
+        "truth": [truth_of(v)] if v in WITH_TRUTH else [],
+        "metrics": [
+            f"results/metrics/{t}/videos/{v}.json"
+            for t in video_scored_trackers(wildcards)
+        ],
+        "qa": [f"results/qa/tracks/{m}/{v}.parquet" for m in MODELS],
+        "overlays": [
+            f"results/report/overlays/{m}/{v}.mp4"
+            for m in video_overlay_models(wildcards)
+        ],
+    }
+
+
+VIDEO_PAGES = [f"results/report/videos/{v}.html" for v in VIDEOS] if MODELS else []

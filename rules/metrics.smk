@@ -1,6 +1,6 @@
 rule evaluate_coco:
     input:
-        model=f"{MODEL_DIR}/model.pt",
+        model=MODEL_FILE,
         val=f"{DATASET}/val.json",
         images=f"{DATASET}/images",
     output:

@@ -28,8 +28,6 @@ rule report:
     input:
         summary="results/metrics/summary.csv",
         coco=COCO_FILES,
-        tracks=[f"results/tracks/{m}/{v}.parquet" for m, v in TRACK_PAIRS],
-        truth=[truth_of(v) for v in WITH_TRUTH],
         bootstrap=[f"results/bootstrap/{v}" for v in KEYPOINT_VIDEOS],
         qa=QA_LABEL_TABLES
         + [f"results/qa/tracks/{m}/{v}.parquet" for v in VIDEOS for m in MODELS],
@@ -67,9 +65,8 @@ rule report:
         labelled=LABELLED,
         identities=ALL_IDENTITIES,
         iou_threshold=config["metrics"]["iou_threshold"],
-        # The keys of input.tracks, .bootstrap, .qa and .overlays, in their order (those of
-        # input.truth are with_truth, of input.train_logs models).
-        pairs=TRACK_PAIRS,
+        # The keys of input.bootstrap, .qa and .overlays, in their order (those of
+        # input.train_logs are model_keys).
         bootstrap_videos=KEYPOINT_VIDEOS,
         qa_names=QA_LABEL_NAMES + [f"{m}/{v}" for v in VIDEOS for m in MODELS],
         # the trained models' names (cohort/model with cohorts): keys of input.train_logs
@@ -77,3 +74,30 @@ rule report:
         overlay_pairs=[(m, v) for m in MODELS for v in OVERLAY_VIDEOS],
     script:
         "../scripts/report.py"
+
+
+rule report_video:
+    # One page per video, from that video's files only: adding or changing another video never
+    # rebuilds it. The index links to the pages.
+    input:
+        unpack(video_page_inputs),
+    output:
+        "results/report/videos/{video}.html",
+    log:
+        "logs/report/videos/{video}.log",
+    conda:
+        "../envs/base.yaml"
+    resources:
+        **job_resources("report_video"),
+    params:
+        # the keys of input.tracks and input.metrics (trackers), of input.qa and
+        # input.overlays (models), in their order
+        trackers=video_trackers,
+        scored=video_scored_trackers,
+        models=MODELS,
+        overlay_models=video_overlay_models,
+        identities=video_identities,
+        gate=video_gate,
+        iou_threshold=config["metrics"]["iou_threshold"],
+    script:
+        "../scripts/report_video.py"

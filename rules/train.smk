@@ -3,9 +3,9 @@ rule train:
         train=f"{DATASET}/train.json",
         images=f"{DATASET}/images",
     output:
-        model=f"{MODEL_DIR}/model.pt",
+        model=MODEL_FILE,
         log_csv=report(
-            f"{MODEL_DIR}/train_log.csv",
+            TRAIN_LOG,
             caption="../report/train_log.rst",
             category="Training",
             labels={"model": "{model}"},

@@ -26,8 +26,6 @@ with step_logging(sm.log[0]):
     inputs = ReportInputs(
         summary_csv=sm.input.summary,
         coco_files=list(sm.input.coco),
-        tracks=keyed(sm.params.pairs, sm.input.tracks),
-        truth=keyed(sm.params.with_truth, sm.input.truth),
         train_logs=keyed(sm.params.model_keys, sm.input.train_logs),
         overlays=[(m, v, f) for (m, v), f in overlays],
         bootstrap=keyed(sm.params.bootstrap_videos, sm.input.bootstrap),
@@ -48,4 +46,5 @@ with step_logging(sm.log[0]):
         gates=dict(sm.params.gates),
         iou_threshold=float(sm.params.iou_threshold),
         model_keys=list(sm.params.model_keys),
+        video_pages={v: f"{Path(sm.output[0]).parent}/videos/{v}.html" for v in sm.params.videos},
     )

@@ -87,6 +87,7 @@ def test_editing_one_label_reruns_exactly_what_depends_on_it(workflow):
         "overlay": 2,
         "review_tracks": 2,  # the overlay video's review queue, per model
         "report": 1,
+        "report_video": 3,  # every video's page: its tracks changed
         # behaviour: the maskrcnn tracks changed (the truth's features did not)
         "behaviour_features": 3,
         "behaviour_labels": 3,  # they read the frame count off the train tracker's features

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import json
+import os
 import re
 
 import numpy as np
@@ -369,3 +371,48 @@ def test_figures_of_tables_without_masks_take_the_size_from_one_with_masks(tmp_p
             timeline_figure(points, truth, ["a"], "t", gate=5.0),
         ):
             assert fig.startswith("data:image/png;base64,")
+
+
+def test_video_pages_hold_the_figures_and_the_index_links_them(run, tmp_path):
+    from ethoflow.report import build_video_page
+
+    root = run["root"]
+    out = tmp_path / "report"
+    pages = {v: out / "videos" / f"{v}.html" for v in VIDEOS}
+    index = out / "index.html"
+    build_report(index, run["inputs"], identities=IDENTITIES, video_pages=pages, **run["kw"])
+    text = index.read_text()
+    for v in VIDEOS:
+        assert f'<a href="videos/{v}.html">{v}</a>' in text
+    # the index draws no trajectory or timeline (only the two training loss figures)
+    assert text.count("data:image/png;base64,") == len(MODELS)
+    assert "Per-video pages" in text and "Trajectories and identity timelines" not in text
+    tracks = {m: root / "results" / "tracks" / m / "vidA.parquet" for m in MODELS}
+    metrics = {m: root / "results" / "metrics" / m / "vidA.json" for m in MODELS}
+    build_video_page(
+        pages["vidA"],
+        video="vidA",
+        tracks=tracks,
+        truth=run["inputs"].truth["vidA"],
+        metrics=metrics,
+        overlays=[("m1", run["overlay"])],
+        identities=IDENTITIES,
+        index_html=index,
+    )
+    page = pages["vidA"].read_text()
+    assert page.count("data:image/png;base64,") == 2 * len(MODELS)  # trajectories, timeline
+    assert '<a href="../index.html">' in page
+    _, rows = html_table(page, "metrics")
+    expected = json.loads(metrics["m2"].read_text())
+    assert float(rows["m2"][1]) == pytest.approx(expected["mota"], abs=5e-4)
+    assert f'src="{os.path.relpath(run["overlay"], pages["vidA"].parent)}"' in page
+    # a video without truth: the tracks are drawn, the metrics say there is no truth
+    build_video_page(
+        pages["vidB"],
+        video="vidB",
+        tracks={"m1": root / "results" / "tracks" / "m1" / "vidB.parquet"},
+        identities=IDENTITIES,
+    )
+    page_b = pages["vidB"].read_text()
+    assert "No ground truth for this video." in page_b
+    assert page_b.count("data:image/png;base64,") == 2

@@ -141,6 +141,7 @@ def test_editing_one_label_of_a_cohort_reruns_that_cohort_only(facility):
         "summarize": 1,
         "aggregate": 1,
         "report": 1,
+        "report_video": 3,
         "all": 1,
     }
 
@@ -169,7 +170,8 @@ def test_appending_a_video_runs_only_that_videos_jobs(facility):
     finally:
         sheet.write_text(before)
     per_video = {"probe", "extract_frames", "infer_shard", "track", "evaluate_tracks"}
-    assert set(jobs) == per_video | {"summarize", "aggregate", "report", "all"}, jobs
+    assert set(jobs) == per_video | {"summarize", "aggregate", "report", "report_video", "all"}
+    assert jobs["report_video"] == 1  # the new video's page; the others are not rebuilt
     assert jobs["probe"] == 1 and jobs["infer_shard"] == 2 and jobs["track"] == 2
     # nothing trains again, no other video is inferred again
 

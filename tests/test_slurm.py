@@ -237,6 +237,7 @@ LABEL_EDIT_PLAN = {
     "overlay": 1,
     "review_tracks": 1,
     "report": 1,
+    "report_video": 3,
     "all": 1,
 }
 _TINY = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
@@ -379,7 +380,14 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(label_edit_ru
     assert len(r["shards2"]) == 5  # of 6: the cancelled one is missing
     ((video, _),) = [m.split("/") for m in all_shards - set(r["shards2"])]
     # what needs that shard was not submitted; what does not, was
-    downstream = {"track": 1, "evaluate_tracks": 1, "summarize": 1, "aggregate": 1, "report": 1}
+    downstream = {
+        "track": 1,
+        "evaluate_tracks": 1,
+        "summarize": 1,
+        "aggregate": 1,
+        "report": 1,
+        "report_video": 1,
+    }
     if video in OVERLAY_VIDEOS:
         downstream.update(overlay=1, review_tracks=1)
     expected2 = Counter(expected_submissions(LABEL_EDIT_PLAN))
@@ -391,3 +399,48 @@ def test_cancelled_shard_fails_alone_and_the_rerun_submits_only_it(label_edit_ru
     assert submitted(r["jobs3"]) == expected_submissions(r["planned3"])
     assert (r["jobs3"]["state"] == "COMPLETED").all(), r["jobs3"]
     assert len(list(wd.glob("results/detections/maskrcnn/*/shard-*.parquet"))) == 6
+
+
+@pytest.fixture(scope="module")
+def sheet_cluster_run(slurm_env, tmp_path_factory):
+    """A small sheet-driven run on the cluster: two cohorts with animals of their own."""
+    from .test_sheet_dag import HEADER, MICE, RATS, render, sheet_row
+
+    wd = copy_workflow(tmp_path_factory.mktemp("slurm-sheet") / "wf")
+    data = wd / "data"
+    videos = {"cA_1": (41, 6, "cageA", MICE), "cA_2": (42, 0, "cageA", MICE)}
+    videos["cB_1"] = (43, 6, "cageB", RATS)
+    for name, (seed, n_lab, _, ids) in videos.items():
+        render(data, name, seed, n_lab, ids)
+    rows = [sheet_row(v, c, "wt" if v.endswith("1") else "ko", n > 0) for v, (_, n, c, _) in
+            videos.items()]  # fmt: skip
+    (data / "videos.tsv").write_text(HEADER + "".join(rows))
+    (wd / "sheet.yaml").write_text(
+        "demo: {enabled: false}\nvideo_sheet: data/videos.tsv\nreport: {overlay_videos: []}\n"
+        f"cohorts:\n  cageA: {{identities: [{', '.join(MICE)}]}}\n"
+        f"  cageB: {{identities: [{', '.join(RATS)}]}}\n"
+    )
+    cfg = (*CFG, "sheet.yaml")
+    planned = planned_jobs(wd, *cfg)
+    since = now()
+    submit(wd, slurm_env, cfg=cfg)
+    return wd, planned, sacct(slurm_env, wd, since), cfg
+
+
+def test_a_sheet_with_two_cohorts_runs_on_the_cluster(sheet_cluster_run):
+    wd, planned, jobs, cfg = sheet_cluster_run
+    assert planned["train"] == 2 and planned["import_annotations"] == 2  # a model per cohort
+    assert submitted(jobs) == expected_submissions(planned)
+    assert (jobs["state"] == "COMPLETED").all(), jobs[jobs["state"] != "COMPLETED"]
+    for cohort in ("cageA", "cageB"):
+        assert (wd / f"results/models/{cohort}/maskrcnn/model.pt").exists()
+    summary = pd.read_csv(wd / "results/metrics/summary.csv")
+    assert dict(zip(summary["video"], summary["cohort"])) == {
+        "cA_1": "cageA",
+        "cA_2": "cageA",
+        "cB_1": "cageB",
+    }
+    groups = pd.read_csv(wd / "results/aggregate/groups.csv")
+    assert set(groups[groups["by"] == "cohort"]["level"]) == {"cageA", "cageB"}
+    assert (wd / "results/report/videos/cB_1.html").stat().st_size > 0
+    assert planned_jobs(wd, *cfg) == {}

@@ -11,7 +11,7 @@ from pathlib import Path
 from ethoflow.defaults import METRICS
 from ethoflow.io import atomic_path
 from ethoflow.report import sections as S
-from ethoflow.report.html import page
+from ethoflow.report.html import page, rel_url
 from ethoflow.report.inputs import ReportInputs, read_coco, read_summary, read_truth
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def build_report(
     gates: Mapping[str, float] | None = None,
     iou_threshold: float = METRICS["iou_threshold"],
     model_keys: Sequence[str] | None = None,
+    video_pages: Mapping[str, str | os.PathLike] | None = None,
 ) -> None:
     """Write the report of a run to ``out_html`` (atomically).
 
@@ -67,6 +68,8 @@ def build_report(
         with_truth, labelled: the videos with ground truth / with training labels.
         gates: per video scored on keypoint centroids, the centroid gate in pixels.
         iou_threshold: the metrics' IoU threshold; the identity timelines match at it too.
+        video_pages: video -> its own page (``build_video_page``): the index links to them
+            and leaves the trajectory and timeline figures to them (default: inline).
         model_keys: the trained models by name (``cohort/model`` where each cohort trains its
             own; default: ``models``): the rows of the model comparison, the training logs.
     """
@@ -78,11 +81,16 @@ def build_report(
     identities = [str(i) for i in identities]
     summary = read_summary(inputs.summary_csv)
     keys = [str(k) for k in model_keys] if model_keys is not None else models
+    links = (
+        None
+        if video_pages is None
+        else {str(v): rel_url(p, out_html.parent) for v, p in video_pages.items()}
+    )
     now = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     body = [
         S.header(now, models, videos, identities, labelled, with_truth),
         S.model_comparison(_by_model_key(summary), read_coco(inputs.coco_files), keys, with_truth),
-        S.per_video(summary, trackers, videos, with_truth, labelled),
+        S.per_video(summary, trackers, videos, with_truth, labelled, links),
         S.frame_parts(summary, trackers, videos, with_truth),
         S.bootstrap_masks(inputs.bootstrap),
         S.quality_checks(inputs.qa),
@@ -94,7 +102,9 @@ def build_report(
             identities,
             gates,
             iou_threshold,
-        ),
+        )
+        if links is None
+        else S.video_pages(links),
         _groups(inputs),
         S.training(keys, inputs.train_logs),
         S.overlay_videos(inputs.overlays, out_html.parent),

@@ -58,10 +58,11 @@ def header(
     with_truth: Sequence[str],
 ) -> str:
     """Title, what the run was (``now``: its date) and the links to the main sections."""
+    shown = ", ".join(videos[:12]) + (f" \u2026 ({len(videos)} videos)" if len(videos) > 12 else "")
     meta = [
         ("Run date", now),
         ("Models", ", ".join(models)),
-        ("Videos", ", ".join(videos)),
+        ("Videos", shown),
         ("Identities", ", ".join(identities)),
         ("Labelled", ", ".join(labelled)),
         ("With truth", ", ".join(with_truth)),
@@ -94,6 +95,7 @@ def per_video(
     videos: list[str],
     with_truth: list[str],
     labelled: list[str],
+    links: Mapping[str, str] | None = None,
 ) -> str:
     return "\n".join(
         [
@@ -105,7 +107,7 @@ def per_video(
                 "centroid distance (a prediction counts within the gate), the others on mask "
                 "IoU."
             ),
-            video_table(summary, trackers, videos, with_truth, labelled),
+            video_table(summary, trackers, videos, with_truth, labelled, links),
         ]
     )
 
@@ -265,6 +267,21 @@ def tracks_and_timelines(
             out.append(_pair_figures(m, v, pred, t, identities, gates.get(v), iou_threshold))
             del pred
     return "\n".join(out)
+
+
+def video_pages(links: Mapping[str, str]) -> str:
+    """Links to the per-video pages (their trajectories, timelines, QA and overlays)."""
+    items = "".join(f'<li><a href="{esc(u)}">{esc(v)}</a></li>' for v, u in links.items())
+    return "\n".join(
+        [
+            _h2("tracks", "Per-video pages"),
+            note(
+                "Each video has its own page with its trajectories, identity timelines, "
+                "quality checks and overlay videos."
+            ),
+            f'<ul class="pages">{items}</ul>',
+        ]
+    )
 
 
 def training(models: list[str], train_logs: Mapping[str, PathLike]) -> str:

@@ -6,6 +6,8 @@ is a dash (see :func:`ethoflow.report.html.fmt`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -121,9 +123,11 @@ def video_table(
     videos: list[str],
     with_truth: list[str],
     labelled: list[str],
+    links: Mapping[str, str] | None = None,
 ) -> str:
     """One row per tracker x video that has a summary row (every pair if the summary is
-    empty); the metrics only where the video has ground truth."""
+    empty); the metrics only where the video has ground truth. ``links``: video -> the URL
+    of its page (the video's name links to it)."""
     header = ["model", "video", "labelled", *[h for _, h, _ in VIDEO_METRICS], "interpolated rows"]
     lookup = _lookup(summary)
     rows = []
@@ -134,7 +138,12 @@ def video_table(
                 continue  # a baseline that has no output for this video
             r = r or {}
             has_truth = v in with_truth and truthy(r.get("has_truth", bool(r)))
-            cells = [text_cell(m), text_cell(v), text_cell("yes" if v in labelled else "no")]
+            name = (
+                f'<td><a href="{esc(links[v])}">{esc(v)}</a></td>'
+                if links and v in links
+                else text_cell(v)
+            )
+            cells = [text_cell(m), name, text_cell("yes" if v in labelled else "no")]
             if has_truth:
                 cells += [num_cell(r.get(k), integer=i) for k, _, i in VIDEO_METRICS]
             else:
