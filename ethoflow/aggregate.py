@@ -8,11 +8,12 @@ columns beside it:
 - tracking metrics (``results/metrics/summary.parquet``, per model x video): ``mota, idf1,
   hota, identity_accuracy, id_switches`` where there is truth, ``detection_rate, area_cv``
   everywhere;
-- kinematics from the track tables (detected and interpolated rows, per identity):
+- kinematics from the track tables (detected and interpolated rows, per identity), in pixels
+  of the original video (a video run on a copy shrunk by ``downscale`` is scaled back):
   ``speed_px_s`` (mean centroid speed over consecutive frames), ``distance_px`` (path length)
   and ``moving_share`` (share of frame steps faster than ``moving_px_s``);
-- quality checks of the tracks (``results/qa/tracks/...``): ``qa_flagged_frames`` and per check
-  ``qa_<check>`` (rows flagged);
+- quality checks of the tracks (``results/qa/tracks/...``): ``qa_flagged_frames``,
+  ``qa_flagged_share`` (of the frames tracked) and per check ``qa_<check>`` (rows flagged);
 - behaviour time budgets (``results/behaviour/budgets/...``): ``<behaviour>_share`` and
   ``<behaviour>_bouts`` per animal, source ``<classifier>/<tracker>``.
 
@@ -78,15 +79,18 @@ def tracking_measures(summary: pd.DataFrame, videos: Iterable[str]) -> list[dict
     return rows
 
 
-def kinematics(tracks: pd.DataFrame, moving_px_s: float = 20.0) -> dict[str, dict[str, float]]:
+def kinematics(
+    tracks: pd.DataFrame, moving_px_s: float = 20.0, scale: float = 1.0
+) -> dict[str, dict[str, float]]:
     """Per identity: mean speed (px/s), path length (px) and share of steps above
-    ``moving_px_s``, from the centroids of consecutive frames (gaps are not bridged)."""
+    ``moving_px_s``, from the centroids of consecutive frames (gaps are not bridged); lengths
+    multiplied by ``scale`` (the video's ``downscale``: back to the original pixels)."""
     out = {}
     t = tracks[tracks["source"].isin(["detected", "interpolated"])]
     for ident, g in t.sort_values("frame").groupby("identity", sort=True):
         f = g["frame"].to_numpy()
         consecutive = np.diff(f) == 1
-        step = np.hypot(np.diff(g["cx"].to_numpy(float)), np.diff(g["cy"].to_numpy(float)))
+        step = scale * np.hypot(np.diff(g["cx"].to_numpy(float)), np.diff(g["cy"].to_numpy(float)))
         dt = np.diff(g["time_s"].to_numpy(float))
         ok = consecutive & (dt > 0) & np.isfinite(step)
         if not ok.any():
@@ -111,11 +115,14 @@ def _with_mean(video: str, source: str, per_animal: Mapping[str, Mapping[str, fl
     return rows
 
 
-def qa_measures(qa: pd.DataFrame, checks: Sequence[str]) -> dict[str, float]:
-    """Rows flagged per check, and the number of distinct frames flagged."""
+def qa_measures(qa: pd.DataFrame, checks: Sequence[str], n_frames: int = 0) -> dict[str, float]:
+    """Rows flagged per check, the number of distinct frames flagged and (given the frames
+    tracked) their share."""
     counts = qa["check"].value_counts() if len(qa) else pd.Series(dtype=int)
     out = {f"qa_{c}": float(counts.get(c, 0)) for c in checks}
     out["qa_flagged_frames"] = float(qa["frame"].nunique()) if len(qa) else 0.0
+    if n_frames:
+        out["qa_flagged_share"] = out["qa_flagged_frames"] / n_frames
     return out
 
 
@@ -137,11 +144,13 @@ def measures_table(
     budgets: Mapping[tuple[str, str], PathLike],
     conditions: pd.DataFrame,
     moving_px_s: float = 20.0,
+    downscale: Mapping[str, float] | None = None,
     progress=None,
 ) -> pd.DataFrame:
     """The long per-video measures table (see the module docstring), with the conditions
     joined on ``video``. ``tracks`` and ``qa``: (model, video) -> file; ``budgets``:
-    (``classifier/tracker``, video) -> time budget CSV."""
+    (``classifier/tracker``, video) -> time budget CSV; ``downscale``: video -> the factor
+    its working copy was shrunk by (default 1)."""
     from tqdm import tqdm
 
     from ethoflow.io import tracktable
@@ -149,13 +158,17 @@ def measures_table(
 
     videos = list(conditions["video"])
     rows = tracking_measures(summary, videos) if summary is not None else []
+    scale = {str(k): float(v) for k, v in (downscale or {}).items()}
+    frames = {}
     for (model, video), path in tqdm(
         tracks.items(), desc="kinematics", file=progress, disable=progress is None, mininterval=5
     ):
         t = tracktable.read(path)
-        rows += _with_mean(video, model, kinematics(t, moving_px_s))
+        frames[(model, video)] = int(t["frame"].nunique())
+        rows += _with_mean(video, model, kinematics(t, moving_px_s, scale.get(video, 1.0)))
     for (model, video), path in qa.items():
-        rows += _rows(video, model, ALL, qa_measures(read_qa(path), CHECKS))
+        n = frames.get((model, video), 0)
+        rows += _rows(video, model, ALL, qa_measures(read_qa(path), CHECKS, n))
     for (source, video), path in budgets.items():
         try:
             b = pd.read_csv(path)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,6 +66,8 @@ _INTEGER = ("clip_start", "clip_stop", "shards")
 _NUMBER = ("downscale",)
 _BOOLEAN = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _GLOB = re.compile(r"[*?\[]")
+#: Column names the aggregate tables use themselves: a condition may not take them.
+RESERVED = ("source", "animal", "measure", "value", "by", "level", "n", "mean", "sd", "median")
 
 
 @dataclass
@@ -114,13 +117,15 @@ def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
                     continue
                 cells = [c.strip() for c in cells]
                 if header is None:
+                    while cells and not cells[-1]:  # spreadsheets pad the header with empties
+                        cells.pop()
                     header = cells
                     continue
                 line = reader.line_num
                 if len(cells) > len(header) and any(cells[len(header) :]):
                     raise EthoflowError(
-                        f"{path}: line {line}: {len(cells)} cells, the header names "
-                        f"{len(header)} columns"
+                        f"{path}: row {len(rows) + 1} (line {line}): {len(cells)} cells, the "
+                        f"header names {len(header)} columns"
                     )
                 rows.append((line, dict(zip(header, cells + [""] * len(header)))))
     except UnicodeDecodeError as e:
@@ -159,6 +164,8 @@ def _typed(cells: Mapping[str, str], where: _Where) -> dict:
                 out[col] = float(value)
             except ValueError:
                 raise where.error(col, f"{value!r} is not a number") from None
+            if not math.isfinite(out[col]):
+                raise where.error(col, f"{value!r} is not a finite number")
         elif col == "overlay":
             if value.lower() not in _BOOLEAN:
                 raise where.error(col, f"{value!r} is not true or false")
@@ -279,6 +286,12 @@ def read_sheet(
     validator = _validator(schema)
     base = path.parent
     conditions = [c for c in header if c not in KNOWN]
+    taken = [c for c in conditions if c in RESERVED]
+    if taken:
+        raise EthoflowError(
+            f"{path}: column {taken[0]!r}: a condition column may not be called {taken[0]!r} "
+            f"(the aggregate tables use {', '.join(RESERVED)}); rename it"
+        )
     sheet = VideoSheet()
     seen: dict[str, int] = {}
     cond_rows = []
@@ -386,12 +399,13 @@ def cohort_plan(
     cohorts: Mapping[str, Mapping],
     video_cohorts: Mapping[str, str | None],
     labelled: Iterable[str],
+    training: bool = True,
 ) -> dict[str, str]:
     """video -> the cohort whose model it is inferred with (its own, or ``model_from``).
 
     Errors: a video with no cohort or an unknown one, ``model_from`` naming an unknown cohort or
     one that itself borrows, a cohort that trains (its own videos, or another's ``model_from``)
-    without ``identities`` or without a labelled video."""
+    without ``identities`` or without a labelled video (``training``: the run trains models)."""
     for name, c in cohorts.items():
         src = (c or {}).get("model_from")
         if src is not None and src not in cohorts:
@@ -413,6 +427,8 @@ def cohort_plan(
                 f"config: video {video!r}: unknown cohort {cohort!r} (cohorts: {sorted(cohorts)})"
             )
         plan[video] = (cohorts[cohort] or {}).get("model_from") or cohort
+    if not training:
+        return plan
     trained = set(plan.values())
     with_labels = {plan[v] for v in labelled if v in plan}
     for c in sorted(trained):

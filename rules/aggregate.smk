@@ -25,5 +25,6 @@ rule aggregate:
         conditions=CONDITIONS,
         condition_columns=CONDITION_COLUMNS,
         aggregate=config["aggregate"],
+        downscale={v: downscale_of(v) for v in VIDEOS if downscale_of(v) != 1},
     script:
         "../scripts/aggregate.py"

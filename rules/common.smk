@@ -121,7 +121,7 @@ for _m in MODELS:
 # video -> the cohort whose models infer it (its own, or its `model_from`); none without
 # cohorts. Training, annotation import and label QA run once per such cohort.
 TRAIN_COHORT = {}
-if COHORTS and MODELS:
+if COHORTS:
     try:
         TRAIN_COHORT = video_sheet.cohort_plan(
             COHORTS,
@@ -131,6 +131,7 @@ if COHORTS and MODELS:
                 if r["video"] in VIDEOS
             },
             LABELLED,
+            training=bool(MODELS),
         )
     except EthoflowError as e:
         raise WorkflowError(str(e)) from None
@@ -178,6 +179,10 @@ TRAIN_KEYS = [(c, m) for c in TRAIN_COHORTS for m in MODELS]
 MODEL_KEYS = [f"{c}/{m}" if c else m for c, m in TRAIN_KEYS]
 MODEL_FILES = [MODEL_FILE.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
 TRAIN_LOGS = [TRAIN_LOG.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
+# the labels of the training logs in Snakemake's own report
+TRAIN_LABELS = (
+    {"cohort": "{cohort}", "model": "{model}"} if TRAIN_COHORT else {"model": "{model}"}
+)
 COCO_FILES = [COCO_JSON.format(cohort=c, model=m) for c, m in TRAIN_KEYS]
 QA_LABEL_TABLES = [QA_LABELS.format(cohort=c) for c in TRAIN_COHORTS]
 QA_REVIEWS = [QA_REVIEW.format(cohort=c) for c in TRAIN_COHORTS]
@@ -283,6 +288,7 @@ wildcard_constraints:
     video="[A-Za-z0-9][A-Za-z0-9_-]*",
     model="[A-Za-z0-9][A-Za-z0-9_-]*",
     shard=r"\d+",
+    cohort=_one_of([c for c in TRAIN_COHORTS if c]),
 
 
 @per_job
@@ -558,6 +564,24 @@ if DEMO:
 else:
     CONDITIONS = video_sheet.conditions_records(_SHEET.conditions)
     CONDITION_COLUMNS = list(_SHEET.conditions.columns)
+# the groups to test must exist before anything runs (cohort and group: empty means "all")
+_BY = config["aggregate"]["compare_by"]
+if config["aggregate"]["compare"]:
+    if _BY not in CONDITION_COLUMNS:
+        raise WorkflowError(
+            f"config: aggregate.compare_by {_BY!r} is no condition column "
+            f"(columns: {CONDITION_COLUMNS[1:]})"
+        )
+    _LEVELS = {
+        str(r[_BY]) if r.get(_BY) not in (None, "") else "all" for r in CONDITIONS
+    }
+    for _pair in config["aggregate"]["compare"]:
+        for _level in _pair:
+            if _level not in _LEVELS:
+                raise WorkflowError(
+                    f"config: aggregate.compare: {_BY} {_level!r} has no videos "
+                    f"({_BY}s: {sorted(_LEVELS)})"
+                )
 # The trained models' (model, video) pairs; behaviour budgets as ("classifier/tracker", video).
 MODEL_PAIRS = [(m, v) for v in VIDEOS for m in MODELS]
 BUDGET_PAIRS = [

@@ -38,8 +38,9 @@ rule report:
             for v in OVERLAY_VIDEOS
         ],
         aggregate="results/aggregate/videos.parquet",
-        groups="results/aggregate/groups.csv",
+        groups="results/aggregate/groups.parquet",
         tests="results/aggregate/tests.csv",
+        pages=VIDEO_PAGES,  # linked from the index
     output:
         report(
             "results/report/index.html",

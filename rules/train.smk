@@ -8,7 +8,7 @@ rule train:
             TRAIN_LOG,
             caption="../report/train_log.rst",
             category="Training",
-            labels={"model": "{model}"},
+            labels=TRAIN_LABELS,
         ),
     log:
         LOGS["train"],

@@ -23,6 +23,7 @@ with step_logging(sm.log[0]) as logfh:
         budgets=budgets,
         conditions=pd.DataFrame(sm.params.conditions, columns=sm.params.condition_columns),
         moving_px_s=settings["moving_px_s"],
+        downscale=sm.params.downscale,
         progress=logfh,
     )
     A.write_tables(measures, sm.output.videos_csv, sm.output.videos)

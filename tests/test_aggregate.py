@@ -49,6 +49,9 @@ def test_kinematics_from_consecutive_frames():
     # a gap in the frames is not bridged: the step across it is left out
     g = A.kinematics(track("v", [10, 10, 50], gap_after=2), moving_px_s=20)["mouse1"]
     assert g["distance_px"] == pytest.approx(2.0) and g["moving_share"] == 0.0
+    # a video run on a copy shrunk by 2: lengths back in the original video's pixels
+    s = A.kinematics(track("v", [10, 30, 30, 10]), moving_px_s=20, scale=2.0)["mouse1"]
+    assert s["speed_px_s"] == pytest.approx(40.0) and s["distance_px"] == pytest.approx(16.0)
 
 
 @pytest.fixture()
@@ -97,6 +100,7 @@ def test_measures_table(run):
     assert one.loc[("m", "speed_px_s"), "value"] == pytest.approx(30.0)
     assert one.loc[("m", "qa_jump"), "value"] == 2 and one.loc[("m", "qa_area"), "value"] == 1
     assert one.loc[("m", "qa_flagged_frames"), "value"] == 2
+    assert one.loc[("m", "qa_flagged_share"), "value"] == pytest.approx(2 / 21)
     assert one.loc[("tcn/m", "run_share"), "value"] == pytest.approx(0.75)
     assert set(m["genotype"]) == {"wt", "ko"}
 

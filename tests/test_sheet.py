@@ -141,7 +141,7 @@ def test_bad_sheets_name_the_row_and_the_column(data, rows, row, column, problem
         ("video|path|video\na|b|c\n", "column 'video' appears twice"),
         ("path|group\nvideos/cageA_d1.mp4|g\n", "no 'video' column"),
         ("video|path\n", "no video rows"),
-        ("video|path\na1|videos/cageA_d1.mp4|extra\n", "line 2: 3 cells"),
+        ("video|path\na1|videos/cageA_d1.mp4|extra\n", "row 1 \\(line 2\\): 3 cells"),
     ],
 )
 def test_malformed_sheets(data, text, problem):
@@ -220,3 +220,16 @@ def test_a_sheet_row_names_a_configured_cohort(data):
     with pytest.raises(EthoflowError, match="column 'cohort': unknown cohort 'cageZ'"):
         read_sheet(sheet, SCHEMA, cohorts=["cageA", "cageB"])
     assert list(read_sheet(sheet, SCHEMA).videos) == ["a1", "b1"]  # no cohorts configured
+
+
+def test_spreadsheet_habits_and_reserved_names(data):
+    # a header padded with empty cells (spreadsheet exports) is fine
+    sheet = write(data, "video|path||\na1|videos/cageA_d1.mp4||\n")
+    assert list(read_sheet(sheet, SCHEMA).videos) == ["a1"]
+    with pytest.raises(EthoflowError, match="column 'source': a condition column may not"):
+        read_sheet(write(data, "video|path|source\na1|videos/cageA_d1.mp4|jax\n"), SCHEMA)
+    for bad in ("nan", "inf"):
+        with pytest.raises(EthoflowError, match="column 'downscale': .* is not a finite number"):
+            read_sheet(write(data, f"video|path|downscale\na1|videos/cageA_d1.mp4|{bad}\n"), SCHEMA)
+    with pytest.raises(EthoflowError, match="row 1 \\(line 2\\): 3 cells"):
+        read_sheet(write(data, "video|path\na1|videos/cageA_d1.mp4|x\n"), SCHEMA)

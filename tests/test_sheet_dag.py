@@ -86,7 +86,7 @@ def test_a_sheet_runs_end_to_end_with_aggregates_per_group(facility):
             assert (wd / f"results/dataset/{cohort}/train.json").exists()
     assert not (wd / "results/models/cageC").exists()
     assert not (wd / "results/models/maskrcnn").exists()
-    assert dict(zip(summary["video"], summary["cohort"])) == {
+    assert dict(zip(summary["video"], summary["model_cohort"])) == {
         "cA_1": "cageA", "cA_2": "cageA", "cB_1": "cageB", "cB_2": "cageB", "cC_1": "cageA"
     }  # fmt: skip
     classes = {}
@@ -197,3 +197,20 @@ def test_a_bad_sheet_stops_before_any_job(facility, tmp_path, row, problem):
     assert f"data/videos.tsv: row {len(VIDEOS) + 1} (line {len(VIDEOS) + 2})" in out, out
     assert problem in out, out
     assert not (wd / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "extra,problem",
+    [
+        ("aggregate: {compare: [[wt, het]]}", "aggregate.compare: group 'het' has no videos"),
+        (
+            "aggregate: {compare: [[wt, ko]], compare_by: litter}",
+            "compare_by 'litter' is no condition column",
+        ),
+        ("cohorts: {cageA: {identities: [a], model_from: cageB}}", "should not be valid"),
+    ],
+)
+def test_bad_aggregate_and_cohort_settings_stop_the_plan(facility, tmp_path, extra, problem):
+    (facility / "bad.yaml").write_text(extra + "\n")
+    proc = run_snakemake(facility, "-n", *CFG, "bad.yaml", check=False)
+    assert proc.returncode != 0 and problem in proc.stdout + proc.stderr

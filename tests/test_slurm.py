@@ -435,7 +435,7 @@ def test_a_sheet_with_two_cohorts_runs_on_the_cluster(sheet_cluster_run):
     for cohort in ("cageA", "cageB"):
         assert (wd / f"results/models/{cohort}/maskrcnn/model.pt").exists()
     summary = pd.read_csv(wd / "results/metrics/summary.csv")
-    assert dict(zip(summary["video"], summary["cohort"])) == {
+    assert dict(zip(summary["video"], summary["model_cohort"])) == {
         "cA_1": "cageA",
         "cA_2": "cageA",
         "cB_1": "cageB",

@@ -193,7 +193,8 @@ def cohort_summary_rows(
 ) -> list[dict]:
     """:func:`summary_rows` where each cohort trains its own models: ``coco_files`` maps
     ``(cohort, model)`` to that model's COCO results, ``video_cohorts`` each video to the cohort
-    whose models infer it. Every row gets a ``cohort`` column."""
+    whose models infer it. Every row gets a ``model_cohort`` column (the cohort that trained
+    the row's model: for a video of a ``model_from`` cohort, the lending one)."""
     metric_files = list(video_metric_files)
     rows = []
     for cohort in sorted(set(video_cohorts.values())):
@@ -207,5 +208,5 @@ def cohort_summary_rows(
             labelled=labelled,
             pairs=mine,
         )
-        rows += [{**r, "cohort": cohort} for r in part]
+        rows += [{**r, "model_cohort": cohort} for r in part]
     return rows

@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 def _by_model_key(summary):
     """The summary with its model rows named ``cohort/model`` where cohorts trained them."""
-    if "cohort" not in summary.columns or not len(summary):
+    if "model_cohort" not in summary.columns or not len(summary):
         return summary
-    own = (summary["kind"] == "model") & summary["cohort"].notna()
-    keyed = summary["cohort"].astype(str) + "/" + summary["model"].astype(str)
+    own = (summary["kind"] == "model") & summary["model_cohort"].notna()
+    keyed = summary["model_cohort"].astype(str) + "/" + summary["model"].astype(str)
     return summary.assign(model=summary["model"].where(~own, keyed))
 
 
@@ -33,14 +33,13 @@ def _groups(inputs: ReportInputs) -> str:
 
     from ethoflow.report.groups import groups_section
 
-    def csv(path):
-        try:
-            return pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            return pd.DataFrame()
-
-    tests = csv(inputs.tests) if inputs.tests else pd.DataFrame()
-    return groups_section(pd.read_parquet(inputs.aggregate), csv(inputs.groups), tests)
+    text = {c: str for c in ("by", "a", "b", "source", "measure")}
+    try:
+        tests = pd.read_csv(inputs.tests, dtype=text) if inputs.tests else pd.DataFrame()
+    except pd.errors.EmptyDataError:
+        tests = pd.DataFrame()
+    groups = pd.read_parquet(inputs.groups) if inputs.groups else pd.DataFrame()
+    return groups_section(pd.read_parquet(inputs.aggregate), groups, tests)
 
 
 def build_report(

@@ -33,8 +33,8 @@ class ReportInputs:
         bootstrap: video -> folder of masks bootstrapped from its keypoints (the bootstrap
             step's output: ``bootstrap.csv`` and ``overlays/*.png``).
         qa: name shown -> QA table (Parquet), in the order shown.
-        aggregate, groups, tests: the aggregate step's per-video measures (Parquet), group
-            table and two-group tests (CSV); None leaves the Groups section out.
+        aggregate, groups, tests: the aggregate step's per-video measures and group table
+            (Parquet) and two-group tests (CSV); None leaves the Groups section out.
     """
 
     summary_csv: PathLike
