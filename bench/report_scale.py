@@ -7,6 +7,9 @@ aggregate tables of all of them, then times, in one run, for each N in ``--video
 - the index (``build_report`` with ``video_pages``: tables, groups, links; no per-video figure);
 - every per-video page (``build_video_page``, one job each in the workflow);
 
+and, for the smallest N, the index as it was built before per-video pages (every video's
+figures inline);
+
 and prints the index size, the total and the per-video build time, and the per-video ratio of
 the largest N to the smallest (the bar: within 1.5x, index < 2 MB at 500 videos).
 
@@ -107,8 +110,8 @@ def make_videos(work: Path, n: int, n_frames: int) -> dict:
     )
     files["aggregate"] = work / f"aggregate{n}.parquet"
     measures.to_parquet(files["aggregate"])
-    A.write_tables(A.group_table(measures), work / f"groups{n}.csv", None)
-    files["groups"] = work / f"groups{n}.csv"
+    A.write_tables(A.group_table(measures), work / f"groups{n}.csv", work / f"groups{n}.parquet")
+    files["groups"] = work / f"groups{n}.parquet"
     return files
 
 
@@ -183,6 +186,28 @@ def main() -> None:
                 f"build time per video {r['per_video_s']:.3f} s",
                 flush=True,
             )
+        # the layout before per-video pages, for the smallest N: every figure in the index
+        files = make_videos(work, sizes[0], a.frames)
+        t0 = time.perf_counter()
+        inline = work / "inline" / "index.html"
+        build_report(
+            inline,
+            ReportInputs(
+                summary_csv=files["summary"],
+                tracks={("maskrcnn", v): files["tracks"][v] for v in files["videos"]},
+                truth=files["truth"],
+                aggregate=files["aggregate"],
+                groups=files["groups"],
+            ),
+            models=["maskrcnn"],
+            videos=files["videos"],
+            identities=IDS,
+            with_truth=files["videos"],
+        )
+        print(
+            f"before (every figure in the index), {sizes[0]} videos: index "
+            f"{time.perf_counter() - t0:.1f} s, {inline.stat().st_size / 1e6:.2f} MB"
+        )
     lo, hi = results[0], results[-1]
     ratio = hi["per_video_s"] / lo["per_video_s"]
     print(
