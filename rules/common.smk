@@ -23,6 +23,23 @@ def per_job(func):
     return func
 
 
+def _precompute_resource_params():
+    """Snakemake evaluates every resource of every job through ``Resource.evaluate`` and reads
+    that method's signature each time (8 resources a job here: 8 signature reads). The method
+    takes ``*args, **kwargs``; recording that once, through the same hook as ``per_job``, gives
+    Snakemake the same answer for less (bench/dag_scale.py). Without the hook (another
+    Snakemake), nothing changes."""
+    try:
+        from snakemake.resources import Resource
+    except ImportError:
+        return
+    evaluate = getattr(Resource, "evaluate", None)
+    if evaluate is not None:
+        per_job(evaluate)
+
+
+_precompute_resource_params()
+
 DEMO = config["demo"]["enabled"]
 # Cohorts (cages, experiments): each has its own animals and trains its own models.
 COHORTS = config["cohorts"]
@@ -269,6 +286,32 @@ def _one_of(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
+@per_job
+def video_shard_count(wildcards):
+    return shards_of(wildcards.video)
+
+
+@per_job
+def video_downscale(wildcards):
+    return downscale_of(wildcards.video)
+
+
+@per_job
+def video_clip(wildcards):
+    return clip_of(wildcards.video)
+
+
+@per_job
+def video_match(wildcards):
+    return match_of(wildcards.video)
+
+
+@per_job
+def video_gate_px(wildcards):
+    """The centroid gate in pixels of the video the pipeline runs on."""
+    return config["metrics"]["gate_px"] / downscale_of(wildcards.video)
+
+
 def shards_of(video):
     """Frame-range shards of ``video``: its own `shards`, else `inference.shards` (a short
     video needs one job, a long one many)."""
@@ -276,6 +319,7 @@ def shards_of(video):
     return int(spec.get("shards") or config["inference"]["shards"])
 
 
+@per_job
 def shard_files(wildcards):
     """Every detection shard of one model x video."""
     return [

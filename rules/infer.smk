@@ -15,6 +15,6 @@ rule infer_shard:
     params:
         settings=model_params,
         hub=model_hub_params,
-        shards=lambda wc: shards_of(wc.video),
+        shards=video_shard_count,
     script:
         "../scripts/infer.py"

@@ -10,8 +10,8 @@ rule prepare_video:
     resources:
         **job_resources("prepare_video"),
     params:
-        downscale=lambda wc: downscale_of(wc.video),
-        clip=lambda wc: clip_of(wc.video),
+        downscale=video_downscale,
+        clip=video_clip,
     script:
         "../scripts/prepare_video.py"
 
@@ -29,8 +29,8 @@ rule import_keypoints:
         **job_resources("import_keypoints"),
     params:
         identities=video_identities,
-        downscale=lambda wc: downscale_of(wc.video),
-        clip=lambda wc: clip_of(wc.video),
+        downscale=video_downscale,
+        clip=video_clip,
     script:
         "../scripts/import_keypoints.py"
 
@@ -65,7 +65,7 @@ rule import_compare:
         **job_resources("import_compare"),
     params:
         identities=video_identities,
-        downscale=lambda wc: downscale_of(wc.video),
-        clip=lambda wc: clip_of(wc.video),
+        downscale=video_downscale,
+        clip=video_clip,
     script:
         "../scripts/import_compare.py"

@@ -35,8 +35,8 @@ rule evaluate_tracks:
     params:
         iou_threshold=config["metrics"]["iou_threshold"],
         labelled=is_labelled,
-        match=lambda wc: match_of(wc.video),
-        gate=lambda wc: config["metrics"]["gate_px"] / downscale_of(wc.video),
+        match=video_match,
+        gate=video_gate_px,
     script:
         "../scripts/evaluate_tracks.py"
 
