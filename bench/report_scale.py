@@ -130,25 +130,35 @@ def _page(args) -> float:
     return time.perf_counter() - t0
 
 
+def index(path: Path, files: dict, pages: dict | None) -> None:
+    """The run's index: linking the per-video pages, or (``pages`` None) with every video's
+    figures inline, as before per-video pages."""
+    videos = files["videos"]
+    inline = pages is None
+    build_report(
+        path,
+        ReportInputs(
+            summary_csv=files["summary"],
+            tracks={("maskrcnn", v): files["tracks"][v] for v in videos} if inline else {},
+            truth=files["truth"] if inline else {},
+            qa={} if inline else {f"maskrcnn/{v}": files["qa"][v] for v in videos},
+            aggregate=files["aggregate"],
+            groups=files["groups"],
+        ),
+        models=["maskrcnn"],
+        videos=videos,
+        identities=IDS,
+        with_truth=videos,
+        video_pages=pages,
+    )
+
+
 def build(work: Path, files: dict, workers: int) -> dict:
     n = len(files["videos"])
     out = work / f"report{n}"
     pages = {v: out / "videos" / f"{v}.html" for v in files["videos"]}
     t0 = time.perf_counter()
-    build_report(
-        out / "index.html",
-        ReportInputs(
-            summary_csv=files["summary"],
-            qa={f"maskrcnn/{v}": files["qa"][v] for v in files["videos"]},
-            aggregate=files["aggregate"],
-            groups=files["groups"],
-        ),
-        models=["maskrcnn"],
-        videos=files["videos"],
-        identities=IDS,
-        with_truth=files["videos"],
-        video_pages=pages,
-    )
+    index(out / "index.html", files, pages=pages)
     index_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
@@ -190,20 +200,7 @@ def main() -> None:
         files = make_videos(work, sizes[0], a.frames)
         t0 = time.perf_counter()
         inline = work / "inline" / "index.html"
-        build_report(
-            inline,
-            ReportInputs(
-                summary_csv=files["summary"],
-                tracks={("maskrcnn", v): files["tracks"][v] for v in files["videos"]},
-                truth=files["truth"],
-                aggregate=files["aggregate"],
-                groups=files["groups"],
-            ),
-            models=["maskrcnn"],
-            videos=files["videos"],
-            identities=IDS,
-            with_truth=files["videos"],
-        )
+        index(inline, files, pages=None)
         print(
             f"before (every figure in the index), {sizes[0]} videos: index "
             f"{time.perf_counter() - t0:.1f} s, {inline.stat().st_size / 1e6:.2f} MB"
