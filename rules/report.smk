@@ -83,7 +83,11 @@ rule report_video:
     input:
         unpack(video_page_inputs),
     output:
-        "results/report/videos/{video}.html",
+        report(
+            "results/report/videos/{video}.html",
+            category="Videos",
+            labels={"video": "{video}"},
+        ),
     log:
         "logs/report/videos/{video}.log",
     conda:
