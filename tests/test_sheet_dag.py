@@ -1,5 +1,5 @@
-"""A facility's run driven by a video sheet: the whole DAG on small rendered videos in three
-cohorts (two with animals of their own, one borrowing a model) and two groups: a model per
+"""A facility's run driven by a video sheet: the whole DAG on nine small rendered videos in
+four cohorts (three with animals of their own, one borrowing a model) and two groups: a model per
 cohort, aggregates per group, and the job lists of editing one cohort's labels, growing the
 sheet and editing a condition. Bad sheets stop the run before any job, naming row and column."""
 
@@ -19,16 +19,23 @@ pytestmark = pytest.mark.dag
 VIDEOS = {
     "cA_1": (31, 6, "cageA", "wt"),
     "cA_2": (32, 0, "cageA", "ko"),
+    "cA_3": (37, 0, "cageA", "wt"),
     "cB_1": (33, 6, "cageB", "wt"),
     "cB_2": (34, 0, "cageB", "ko"),
+    "cB_3": (38, 0, "cageB", "ko"),
+    "cD_1": (39, 6, "cageD", "wt"),
+    "cD_2": (40, 0, "cageD", "ko"),
     "cC_1": (36, 0, "cageC", "ko"),  # cageC's animals wear cageA's markings: its model
 }
 MICE, RATS = ("mouse1", "mouse2", "mouse3"), ("ratA", "ratB", "ratC")
+VOLES = ("vole_red", "vole_blue", "vole_green")
+IDENTITIES = {"cageA": MICE, "cageB": RATS, "cageC": MICE, "cageD": VOLES}
 COHORTS = (
     "cohorts:\n"
     f"  cageA: {{identities: [{', '.join(MICE)}]}}\n"
     f"  cageB: {{identities: [{', '.join(RATS)}]}}\n"
     "  cageC: {model_from: cageA}\n"
+    f"  cageD: {{identities: [{', '.join(VOLES)}]}}\n"
 )
 HEADER = "video\tpath\tcohort\tgroup\tlabels\ttruth\tgenotype\tshards\n"
 CFG = ("--configfile", "tiny.yaml", "sheet.yaml")
@@ -59,8 +66,8 @@ def facility(tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("sheet") / "wf")
     data = wd / "data"
     for name, (seed, n_lab, cohort, _) in VIDEOS.items():
-        render(data, name, seed, n_lab, RATS if cohort == "cageB" else MICE)
-    render(data, "cA_3", 35, 0)  # appended to the sheet by a test
+        render(data, name, seed, n_lab, IDENTITIES[cohort])
+    render(data, "cA_9", 35, 0)  # appended to the sheet by a test
     rows = "".join(sheet_row(v, c, g, n > 0) for v, (_, n, c, g) in VIDEOS.items())
     (data / "videos.tsv").write_text(HEADER + rows)
     (wd / "sheet.yaml").write_text(
@@ -80,41 +87,43 @@ def test_a_sheet_runs_end_to_end_with_aggregates_per_group(facility):
     assert sorted(set(summary["video"])) == sorted(VIDEOS)
     assert set(summary["model"]) == {"maskrcnn", "yolact"}
     # every cohort that trains has its own models; cageC borrows cageA's
-    for cohort in ("cageA", "cageB"):
+    for cohort in ("cageA", "cageB", "cageD"):
         for m in ("maskrcnn", "yolact"):
             assert (wd / f"results/models/{cohort}/{m}/model.pt").exists()
             assert (wd / f"results/dataset/{cohort}/train.json").exists()
     assert not (wd / "results/models/cageC").exists()
     assert not (wd / "results/models/maskrcnn").exists()
-    assert dict(zip(summary["video"], summary["model_cohort"])) == {
-        "cA_1": "cageA", "cA_2": "cageA", "cB_1": "cageB", "cB_2": "cageB", "cC_1": "cageA"
-    }  # fmt: skip
+    # the cohort whose model tracks each video (cageC's: cageA's)
+    expected = {v: ("cageA" if c == "cageC" else c) for v, (_, _, c, _) in VIDEOS.items()}
+    assert dict(zip(summary["video"], summary["model_cohort"])) == expected
     classes = {}
-    for c in ("cageA", "cageB"):
+    for c in ("cageA", "cageB", "cageD"):
         doc = json.loads((wd / f"results/dataset/{c}/train.json").read_text())
         classes[c] = [x["name"] for x in doc["categories"]]
-    assert classes == {"cageA": list(MICE), "cageB": list(RATS)}
+    assert classes == {"cageA": list(MICE), "cageB": list(RATS), "cageD": list(VOLES)}
     ids = {
         v: set(pd.read_parquet(wd / f"results/tracks/maskrcnn/{v}.parquet")["identity"])
         for v in VIDEOS
     }
-    assert ids["cB_2"] <= set(RATS) and ids["cC_1"] <= set(MICE) and ids["cA_2"] <= set(MICE)
+    for v, (_, _, cohort, _) in VIDEOS.items():
+        assert ids[v] <= set(IDENTITIES[cohort]), (v, ids[v])
     html = (wd / "results/report/index.html").read_text()
     assert "cageA/maskrcnn" in html and "cageB/yolact" in html
     groups = pd.read_csv(wd / "results/aggregate/groups.csv")
     mota = groups[(groups["measure"] == "mota") & (groups["source"] == "maskrcnn")]
     assert {(r.by, r.level): r.n for r in mota.itertuples()} == {
-        ("group", "wt"): 2,
-        ("group", "ko"): 3,
-        ("cohort", "cageA"): 2,
-        ("cohort", "cageB"): 2,
+        ("group", "wt"): 4,
+        ("group", "ko"): 5,
+        ("cohort", "cageA"): 3,
+        ("cohort", "cageB"): 3,
         ("cohort", "cageC"): 1,
+        ("cohort", "cageD"): 2,
     }
     videos = pd.read_parquet(wd / "results/aggregate/videos.parquet")
     assert set(videos["genotype"]) == {"wt", "ko"}  # condition columns carried along
     tests = pd.read_csv(wd / "results/aggregate/tests.csv")
     assert set(tests["a"]) == {"wt"}
-    assert (tests["n_a"] == 2).all() and (tests["n_b"] == 3).all()
+    assert (tests["n_a"] == 4).all() and (tests["n_b"] == 5).all()
     assert 'id="groups"' in html and "maskrcnn by group" in html
 
 
@@ -129,19 +138,20 @@ def test_editing_one_label_of_a_cohort_reruns_that_cohort_only(facility):
         jobs = planned_jobs(wd, *CFG)
     finally:
         label.write_text(before)
-    # cageA's dataset, QA and models; the videos they infer: cageA's two and cageC's one
+    # cageA's dataset, QA and models; the videos they infer: cageA's three and cageC's one;
+    # nothing of cageB or cageD
     assert jobs == {
         "import_annotations": 1,
         "qa_labels": 1,
         "train": 2,
         "evaluate_coco": 2,
-        "infer_shard": 6,  # 3 videos x 2 models x 1 shard
-        "track": 6,
-        "evaluate_tracks": 6,
+        "infer_shard": 8,  # 4 videos x 2 models x 1 shard
+        "track": 8,
+        "evaluate_tracks": 8,
         "summarize": 1,
         "aggregate": 1,
         "report": 1,
-        "report_video": 3,
+        "report_video": 4,
         "all": 1,
     }
 
@@ -151,7 +161,7 @@ def test_editing_a_condition_reruns_the_aggregates_and_the_report_only(facility)
     sheet = wd / "data" / "videos.tsv"
     before = sheet.read_text()
     try:
-        sheet.write_text(before.replace("\tko\t1\n", "\tko-het\t1\n"))  # genotype of two rows
+        sheet.write_text(before.replace("\tko\t1\n", "\tko-het\t1\n"))  # the genotype of every ko row
         assert planned_jobs(wd, *CFG) == {"aggregate": 1, "report": 1, "all": 1}
         sheet.write_text(before.replace("\tcageB\tko\t", "\tcageB\twt\t"))  # a group
         assert planned_jobs(wd, *CFG) == {"aggregate": 1, "report": 1, "all": 1}
@@ -165,7 +175,7 @@ def test_appending_a_video_runs_only_that_videos_jobs(facility):
     sheet = wd / "data" / "videos.tsv"
     before = sheet.read_text()
     try:
-        sheet.write_text(before + sheet_row("cA_3", "cageA", "ko", labelled=False))
+        sheet.write_text(before + sheet_row("cA_9", "cageA", "ko", labelled=False))
         jobs = planned_jobs(wd, *CFG)
     finally:
         sheet.write_text(before)
@@ -181,8 +191,8 @@ def test_appending_a_video_runs_only_that_videos_jobs(facility):
     [
         ("cA_1\tvideos/cA_1.mp4\tcageA\twt\t\t\twt\t1\n", "duplicate video name 'cA_1'"),
         ("cX\tvideos/nope.mp4\tcageA\twt\t\t\twt\t1\n", "column 'path': file not found"),
-        ("c X\tvideos/cA_3.mp4\tcageA\twt\t\t\twt\t1\n", "column 'video'"),
-        ("cX\tvideos/cA_3.mp4\tcageZ\twt\t\t\twt\t1\n", "column 'cohort': unknown cohort"),
+        ("c X\tvideos/cA_9.mp4\tcageA\twt\t\t\twt\t1\n", "column 'video'"),
+        ("cX\tvideos/cA_9.mp4\tcageZ\twt\t\t\twt\t1\n", "column 'cohort': unknown cohort"),
     ],
 )
 def test_a_bad_sheet_stops_before_any_job(facility, tmp_path, row, problem):
