@@ -161,7 +161,8 @@ def test_editing_a_condition_reruns_the_aggregates_and_the_report_only(facility)
     sheet = wd / "data" / "videos.tsv"
     before = sheet.read_text()
     try:
-        sheet.write_text(before.replace("\tko\t1\n", "\tko-het\t1\n"))  # the genotype of every ko row
+        # the genotype of every ko row
+        sheet.write_text(before.replace("\tko\t1\n", "\tko-het\t1\n"))
         assert planned_jobs(wd, *CFG) == {"aggregate": 1, "report": 1, "all": 1}
         sheet.write_text(before.replace("\tcageB\tko\t", "\tcageB\twt\t"))  # a group
         assert planned_jobs(wd, *CFG) == {"aggregate": 1, "report": 1, "all": 1}
