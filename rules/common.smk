@@ -658,7 +658,7 @@ def video_gate(wildcards):
     """The centroid gate (px) of a video scored on keypoint centroids, else None."""
     v = wildcards.video
     if v in WITH_TRUTH and match_of(v) == "centroid":
-        return config["metrics"]["gate_px"] / downscale_of(v)
+        return video_gate_px(wildcards)
     return None
 
 
