@@ -73,7 +73,7 @@ def facility(tmp_path_factory):
     (wd / "sheet.yaml").write_text(
         "demo: {enabled: false}\n"
         "video_sheet: data/videos.tsv\n"
-        "models: [maskrcnn]\n"  # one family: test_dag runs both; a job each counts here
+        "models: [maskrcnn]\n"  # one family keeps the run short; test_dag runs both
         "baselines: {classical: false}\n"
         "report: {overlay_videos: []}\n"
         "aggregate: {compare: [[wt, ko]]}\n" + COHORTS
