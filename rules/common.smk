@@ -1,3 +1,4 @@
+import functools
 import glob
 import inspect
 import os
@@ -39,6 +40,35 @@ def _precompute_resource_params():
 
 
 _precompute_resource_params()
+
+
+def _cache_source_uri_parsing():
+    """Snakemake resolves the `script:` file of every job before it runs anything
+    (its ScriptProcessor), and each time it parses the script's path as a URI through
+    smart_open, which builds a new namedtuple class per call: over tens of thousands of
+    inference shards that is a noticeable part of planning (bench/dag_scale.py). The parse is a
+    pure function of the path string, so it is memoised here. Without the name (another
+    Snakemake), nothing changes."""
+    try:
+        from snakemake import sourcecache
+    except ImportError:
+        return
+    parse = getattr(sourcecache, "parse_uri", None)
+    if not callable(parse) or hasattr(parse, "memoised"):
+        return
+    cached = functools.lru_cache(maxsize=1024)(parse)
+
+    def parse_uri(path_or_uri):
+        try:
+            return cached(path_or_uri)
+        except TypeError:  # not hashable: parse it as Snakemake would
+            return parse(path_or_uri)
+
+    parse_uri.memoised = True
+    sourcecache.parse_uri = parse_uri
+
+
+_cache_source_uri_parsing()
 
 DEMO = config["demo"]["enabled"]
 # Cohorts (cages, experiments): each has its own animals and trains its own models.
