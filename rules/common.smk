@@ -70,6 +70,39 @@ def _cache_source_uri_parsing():
 
 _cache_source_uri_parsing()
 
+
+def _check_each_script_once():
+    """Before it runs anything, Snakemake checks that each job's `script:` file can be read
+    (its ScriptProcessor): it formats the path with the job's wildcards and params, opens the
+    file through its source cache and reads it, once per job. Where the path has no
+    placeholders the answer is the same for every job of a rule, so it is checked once per
+    script and folder here (bench/dag_scale.py: 20,000 inference shards share one script).
+    A missing script still fails the plan, on its first job; running a job still reads the
+    script then. Without the class (another Snakemake), nothing changes."""
+    try:
+        from snakemake.dag import ScriptProcessor
+    except ImportError:
+        return
+    process = getattr(ScriptProcessor, "process_job", None)
+    if not callable(process) or hasattr(process, "memoised"):
+        return
+    checked = set()
+
+    def process_job(self, job):
+        entry = getattr(job.rule, getattr(self, "script_type", ""), None)
+        if not isinstance(entry, (str, os.PathLike)) or "{" in str(entry):
+            return process(self, job)
+        key = (type(self).__name__, str(entry), str(job.rule.basedir))
+        if key not in checked:
+            process(self, job)
+            checked.add(key)
+
+    process_job.memoised = True
+    ScriptProcessor.process_job = process_job
+
+
+_check_each_script_once()
+
 DEMO = config["demo"]["enabled"]
 # Cohorts (cages, experiments): each has its own animals and trains its own models.
 COHORTS = config["cohorts"]
@@ -463,12 +496,17 @@ def is_labelled(wildcards):
     return wildcards.video in LABELLED
 
 
+WORKFLOW_DIR = workflow.basedir  # Snakemake derives it anew on each read
+
+
+@functools.cache
 def model_hub(name):
     """Where torch.hub finds the YOLACT families: this workflow's own directory unless the
-    config names another repo (e.g. a GitHub ``owner/name:ref`` on a cluster)."""
+    config names another repo (e.g. a GitHub ``owner/name:ref`` on a cluster). One answer per
+    model, read by every job of that model: treat it as read-only."""
     hub = dict(config["model_settings"][name].get("hub") or {})
     hub["source"] = hub.get("source") or "local"
-    hub["repo"] = hub.get("repo") or workflow.basedir
+    hub["repo"] = hub.get("repo") or WORKFLOW_DIR
     return hub
 
 

@@ -112,6 +112,19 @@ def test_config_that_violates_the_schema_is_refused(tmp_path):
     assert not (wd / "results").exists()
 
 
+def test_a_missing_script_still_fails_the_plan(tmp_path):
+    """Planning checks each `script:` file once per rule instead of once per job
+    (rules/common.smk): a missing one must still stop the plan, naming the script."""
+    wd = copy_workflow(tmp_path / "wf")
+    assert planned_jobs(wd, *CFG)["infer_shard"] > 1
+    (wd / "scripts" / "infer.py").unlink()
+    proc = run_snakemake(wd, "-n", *CFG, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "No such file or directory" in out and "scripts/infer.py" in out
+    assert not (wd / "results").exists()
+
+
 def test_own_videos_plan_without_a_report_override(tiny_demo, tmp_path):
     """Switching the demo off is enough: the overlay default follows the videos (the demo's
     unlabelled one, none of your own) instead of naming demo_c; named ones are still checked."""
