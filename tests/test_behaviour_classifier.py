@@ -452,3 +452,31 @@ def test_tcn_without_window_inputs_reads_only_the_per_frame_columns(tmp_path):
         widen(small(), 1.0), settings={**s, "window_inputs": True}, workdir=tmp_path / "f", **kw
     )
     assert full.standardizer.keep is None and full.standardizer.n_inputs == 7
+
+
+def test_trees_binning_gives_sklearns_own_edges_and_trees():
+    """The trees bin each column once, as sklearn's weighted binning does 254 times: the same
+    edges (ties, NaN, few distinct values included), and the same probabilities as a plain
+    class-balanced HistGradientBoostingClassifier, on the training frames and on new ones."""
+    binning = pytest.importorskip("sklearn.ensemble._hist_gradient_boosting.binning")
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    rng = np.random.default_rng(3)
+    n, d = 900, 12
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    x[rng.random((n, d)) < 0.05] = np.nan
+    x[:, 2] = np.round(x[:, 2] * 40) / 40  # >255 values would be quantiles; ties among them
+    x[:, 3] = rng.integers(0, 3, n)  # three values: midpoints
+    x[:, 4] = 1.0  # constant: no edge
+    y = (np.nan_to_num(x[:, 0]) + rng.normal(0, 0.5, n) > 1.2).astype(int)
+    w = compute_sample_weight("balanced", y)
+    for j in range(d):
+        expected = binning._find_binning_thresholds(x[:, j].astype(np.float64), 255, w)
+        np.testing.assert_array_equal(trees.bin_edges(x[:, j], w), expected, err_msg=f"col {j}")
+    settings = {**trees.DEFAULT_TREES, "max_iter": 20}
+    binned = trees._fit_one(x, y, 2, settings, 0)
+    assert isinstance(binned, trees.BinnedTrees)
+    plain = trees._classifier(settings, 0).fit(x, y)
+    fresh = rng.normal(size=(300, d)).astype(np.float32)
+    for data in (x, fresh):
+        np.testing.assert_array_equal(binned.predict_proba(data), plain.predict_proba(data))

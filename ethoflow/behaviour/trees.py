@@ -5,9 +5,10 @@ sklearn's ``HistGradientBoostingClassifier`` (``class_weight="balanced"``; missi
 the behaviours and "none" (exclusive), or one binary model per behaviour (multi-label). Only
 scored frames are learnt from; at most ``max_samples`` of them (drawn by seed).
 
-Model file: a pickle of ``{"format": "ethoflow-behaviour-trees", "version": 1, "columns",
-"behaviours", "exclusive", "classes", "settings", "models"}``. Pickles run code when loaded:
-load only files this pipeline wrote.
+Model file: a pickle of ``{"format": "ethoflow-behaviour-trees", "version": 2, "columns",
+"behaviours", "exclusive", "classes", "settings", "models"}`` (version 2: each model a
+:class:`BinnedTrees` with its bin edges; version 1 files, plain sklearn models, still load).
+Pickles run code when loaded: load only files this pipeline wrote.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 from ethoflow.behaviour.dataset import Sequence, check_columns, classes_of, labelled
@@ -29,7 +31,9 @@ from ethoflow.io import EthoflowError, atomic_path
 log = logging.getLogger(__name__)
 
 FORMAT = "ethoflow-behaviour-trees"
-VERSION = 1
+VERSION = 2  # 2: each model carries its bin edges (BinnedTrees); 1 (raw models) still loads
+MAX_BINS = 255  # sklearn's default and maximum
+_ALMOST_INF = 1e300  # sklearn's cap on a threshold
 PathLike = str | os.PathLike
 
 #: tree settings (the config's ``behaviour.trees`` goes over these).
@@ -53,6 +57,79 @@ def _classifier(settings: dict, seed: int) -> HistGradientBoostingClassifier:
     )
 
 
+def _weighted_quantiles(col: np.ndarray, weight: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """sklearn's weighted percentiles with ``average=True`` (``averaged_inverted_cdf``) of a
+    float64 column without NaN and with positive weights, at all ``ranks`` (in %) at once:
+    the same sort, cumulative weights, search and averaging, step for step, vectorised over the
+    ranks where sklearn loops over them."""
+    order = np.argsort(col.reshape(-1, 1), axis=0)[:, 0]  # as sklearn sorts (quicksort)
+    cdf = np.cumsum(weight[order])
+    adjusted = ranks / 100 * cdf[-1]
+    last = len(col) - 1
+    at = np.clip(np.searchsorted(cdf, adjusted), 0, last)
+    above = (cdf[at] - adjusted) > np.finfo(np.float64).eps
+    value, after = col[order[at]], col[order[np.clip(at + 1, 0, last)]]
+    return np.where(above, value, (value + after) / 2)
+
+
+def bin_edges(col: np.ndarray, weight: np.ndarray, max_bins: int = MAX_BINS) -> np.ndarray:
+    """The bin thresholds sklearn's ``HistGradientBoosting`` derives for one feature column
+    under sample weights (its ``_find_binning_thresholds``), at a fraction of the cost.
+
+    sklearn computes each of the 254 weighted percentiles of a column in a separate call (each
+    sorting the column again): with ``class_weight="balanced"`` that was 0.14 s per column, 40 s
+    per model on 300 columns. Here the column is sorted once and all percentiles are read off
+    its cumulative weights together (tests check the edges against sklearn's own)."""
+    col = np.asarray(col, dtype=np.float64)  # sklearn bins in float64
+    weight = np.asarray(weight, dtype=np.float64)
+    finite = ~np.isnan(col)
+    col, weight = col[finite], weight[finite]
+    nonzero = weight != 0
+    col, weight = col[nonzero], weight[nonzero]
+    order = np.argsort(col)
+    col, weight = col[order], weight[order]
+    distinct = np.unique(col).astype(np.float64)
+    if len(distinct) <= 1:
+        return np.asarray([], dtype=np.float64)
+    if len(distinct) <= max_bins:
+        edges = (distinct[:-1] + distinct[1:]) / 2
+    else:
+        ranks = np.linspace(0, 100, num=max_bins + 1)[1:-1]
+        # sorted, duplicates dropped (as sklearn does)
+        edges = np.unique(_weighted_quantiles(col, weight, ranks))
+    return np.clip(edges, None, _ALMOST_INF)
+
+
+def apply_bins(x: np.ndarray, edges: SequenceABC[np.ndarray]) -> np.ndarray:
+    """Each value as the index of its bin (``edges[i-1] < v <= edges[i]``: bin ``i``); NaN
+    stays NaN (the trees' missing-value branch)."""
+    out = np.empty(x.shape, np.float32)
+    for j, e in enumerate(edges):
+        col = x[:, j].astype(np.float64)
+        out[:, j] = np.searchsorted(e, col, side="left")
+        out[np.isnan(col), j] = np.nan
+    return out
+
+
+class BinnedTrees:
+    """A fitted ``HistGradientBoostingClassifier`` over pre-binned inputs, with its edges.
+
+    The trees see each column as bin indices cut at the thresholds sklearn itself would pick
+    (:func:`bin_edges`), so its own binning finds nothing to do: the same training bins, the
+    same trees, the weighted-quantile search done once per column instead of 254 times."""
+
+    def __init__(self, model: HistGradientBoostingClassifier, edges: list[np.ndarray]):
+        self.model = model
+        self.edges = edges
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(apply_bins(x, self.edges))
+
+
 def _fit_one(x: np.ndarray, target: np.ndarray, n_classes: int, settings: dict, seed: int):
     """A fitted classifier, or the constant class distribution when one class is all there is."""
     present = np.unique(target)
@@ -63,7 +140,11 @@ def _fit_one(x: np.ndarray, target: np.ndarray, n_classes: int, settings: dict, 
     # a feature never seen (e.g. a window longer than the labelled stretch) carries nothing:
     # HistGradientBoosting cannot bin an all-NaN column, so it is held at 0 for the fit
     x = np.where(np.isfinite(x).any(axis=0), x, 0.0)
-    return _classifier(settings, seed).fit(x, target)
+    if len(x) > 200_000:  # beyond this sklearn bins a random subsample: left to it
+        return _classifier(settings, seed).fit(x, target)
+    weight = compute_sample_weight("balanced", target)  # what class_weight="balanced" gives
+    edges = [bin_edges(x[:, j], weight) for j in range(x.shape[1])]
+    return BinnedTrees(_classifier(settings, seed).fit(apply_bins(x, edges), target), edges)
 
 
 def _proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
@@ -165,7 +246,7 @@ def load_trees(path: PathLike, columns: SequenceABC[str] | None = None) -> Trees
         raise EthoflowError(f"{path}: not a loadable trees model file ({e})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise EthoflowError(f"{path}: not an ethoflow behaviour trees file (no {FORMAT!r})")
-    if doc.get("version") != VERSION:
+    if doc.get("version") not in (1, VERSION):
         raise EthoflowError(f"{path}: trees file version {doc.get('version')}, expected {VERSION}")
     check_columns(doc["columns"], columns, path)
     return TreesModel(
