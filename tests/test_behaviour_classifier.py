@@ -312,6 +312,10 @@ def test_trees_multi_label_file_round_trip_and_schema_check(data, tmp_path):
     bad.write_bytes(pickle.dumps({"hello": 1}))
     with pytest.raises(EthoflowError, match="bad.pkl: not an ethoflow behaviour trees file"):
         trees.load_trees(bad)
+    doc = pickle.loads((tmp_path / "trees.pkl").read_bytes())
+    (tmp_path / "v9.pkl").write_bytes(pickle.dumps({**doc, "version": 9}))
+    with pytest.raises(EthoflowError, match="v9.pkl: trees file version 9, expected 1 or 2"):
+        trees.load_trees(tmp_path / "v9.pkl")
 
 
 # --------------------------------------------------------------------------------------------

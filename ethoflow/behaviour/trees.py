@@ -34,6 +34,7 @@ FORMAT = "ethoflow-behaviour-trees"
 VERSION = 2  # 2: each model carries its bin edges (BinnedTrees); 1 (raw models) still loads
 MAX_BINS = 255  # sklearn's default and maximum
 _ALMOST_INF = 1e300  # sklearn's cap on a threshold
+_SKLEARN_BIN_SUBSAMPLE = 200_000  # above this many rows sklearn bins a random subsample
 PathLike = str | os.PathLike
 
 #: tree settings (the config's ``behaviour.trees`` goes over these).
@@ -86,9 +87,11 @@ def bin_edges(col: np.ndarray, weight: np.ndarray, max_bins: int = MAX_BINS) -> 
     col, weight = col[finite], weight[finite]
     nonzero = weight != 0
     col, weight = col[nonzero], weight[nonzero]
+    # sorted here and again in _weighted_quantiles, as sklearn does: equal values keep the
+    # order sklearn gives them, so the cumulative weights (and the edges) match its own
     order = np.argsort(col)
     col, weight = col[order], weight[order]
-    distinct = np.unique(col).astype(np.float64)
+    distinct = np.unique(col)
     if len(distinct) <= 1:
         return np.asarray([], dtype=np.float64)
     if len(distinct) <= max_bins:
@@ -140,7 +143,7 @@ def _fit_one(x: np.ndarray, target: np.ndarray, n_classes: int, settings: dict, 
     # a feature never seen (e.g. a window longer than the labelled stretch) carries nothing:
     # HistGradientBoosting cannot bin an all-NaN column, so it is held at 0 for the fit
     x = np.where(np.isfinite(x).any(axis=0), x, 0.0)
-    if len(x) > 200_000:  # beyond this sklearn bins a random subsample: left to it
+    if len(x) > _SKLEARN_BIN_SUBSAMPLE:  # sklearn's own binning of a subsample: left to it
         return _classifier(settings, seed).fit(x, target)
     weight = compute_sample_weight("balanced", target)  # what class_weight="balanced" gives
     edges = [bin_edges(x[:, j], weight) for j in range(x.shape[1])]
@@ -247,7 +250,9 @@ def load_trees(path: PathLike, columns: SequenceABC[str] | None = None) -> Trees
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise EthoflowError(f"{path}: not an ethoflow behaviour trees file (no {FORMAT!r})")
     if doc.get("version") not in (1, VERSION):
-        raise EthoflowError(f"{path}: trees file version {doc.get('version')}, expected {VERSION}")
+        raise EthoflowError(
+            f"{path}: trees file version {doc.get('version')}, expected 1 or {VERSION}"
+        )
     check_columns(doc["columns"], columns, path)
     return TreesModel(
         doc["models"],
