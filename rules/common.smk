@@ -1,4 +1,5 @@
 import functools
+import gc
 import glob
 import inspect
 import os
@@ -40,6 +41,27 @@ def _precompute_resource_params():
 
 
 _precompute_resource_params()
+
+
+# Python's cyclic garbage collector thresholds while Snakemake runs (Python's defaults: 700, 10, 10).
+GC_THRESHOLD = (100_000, 50, 50)
+
+
+def _collect_garbage_less_often():
+    """Snakemake keeps every job it plans alive until the end, and Python's cyclic garbage
+    collector, at its default thresholds, walks those objects again and again while the DAG
+    grows: 6.8-7.4 s of a 56-67 s plan of 1,000 videos x 10 shards (both families, 25,010 jobs;
+    bench/dag_scale.py --gc, 3 runs). Collecting after 100,000 new objects instead of 700 leaves
+    1.2-1.4 s of it, with the same peak memory (656 MB): planning makes almost no cyclic
+    garbage. Cycles are still collected, less often. A threshold already higher (or 0:
+    collection off) is left as it is."""
+    current = gc.get_threshold()
+    if current[0] == 0:
+        return
+    gc.set_threshold(*(max(a, b) for a, b in zip(current, GC_THRESHOLD)))
+
+
+_collect_garbage_less_often()
 
 
 def _cache_source_uri_parsing():

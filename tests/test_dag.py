@@ -1,6 +1,8 @@
 """The real workflow, run by Snakemake on the tiny demo configuration."""
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -208,3 +210,44 @@ def test_exports_are_jobs_of_their_own_and_rerun_nothing_else(workflow):
             pose = pd.read_hdf(wd / f"results/exports/{m}/{v}.pose.h5", "df_with_missing")
             assert len(pose) == 48  # every frame of the video, NaN where an animal is absent
     assert planned_jobs(wd, *CFG, *on) == {}
+
+
+GC_THRESHOLD_AT_EXIT = """
+import atexit, gc, sys
+{preset}
+atexit.register(lambda: print("GC-THRESHOLD", *gc.get_threshold()))
+from snakemake.cli import main
+sys.argv[0] = "snakemake"
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected"),
+    [
+        ("", (100_000, 50, 50)),
+        ("gc.set_threshold(500_000, 5)", (500_000, 50, 50)),
+        ("gc.set_threshold(0)", (0, 10, 10)),
+    ],
+)
+def test_planning_collects_garbage_less_often_unless_told_otherwise(tmp_path, preset, expected):
+    """rules/common.smk raises the garbage collector's thresholds for planning (bench/dag_scale.py
+    --gc); a higher threshold, or collection switched off (0), is the user's and stays."""
+    wd = copy_workflow(tmp_path / "wf")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            GC_THRESHOLD_AT_EXIT.format(preset=preset),
+            "-n",
+            "--cores",
+            "2",
+            *CFG,
+        ],
+        cwd=wd,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("GC-THRESHOLD"))
+    assert tuple(int(v) for v in line.split()[1:]) == expected
