@@ -111,7 +111,7 @@ def gc_figures(out: str) -> str:
         return "no garbage-collection figures (the probe printed nothing)"
     return (
         f"garbage collection {float(m[1]):.1f} s ({m[2]}/{m[3]}/{m[4]} collections of "
-        f"generations 0/1/2), peak memory {int(m[5]) / 1024:.0f} MB"
+        f"generations 0/1/2), peak memory {int(m[5]) / 1024:.0f} MiB"
     )
 
 

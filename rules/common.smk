@@ -43,8 +43,10 @@ def _precompute_resource_params():
 _precompute_resource_params()
 
 
-# Python's cyclic garbage collector thresholds while Snakemake runs (Python's defaults: 700, 10, 10).
+# Python's cyclic garbage collector thresholds while Snakemake plans (Python's defaults: 700, 10,
+# 10); a real run goes back to the ones it started with once the DAG is planned (onstart).
 GC_THRESHOLD = (100_000, 50, 50)
+GC_AT_START = gc.get_threshold()
 
 
 def _collect_garbage_less_often():
@@ -52,9 +54,9 @@ def _collect_garbage_less_often():
     collector, at its default thresholds, walks those objects again and again while the DAG
     grows: 6.8-7.4 s of a 56-67 s plan of 1,000 videos x 10 shards (both families, 25,010 jobs;
     bench/dag_scale.py --gc, 3 runs). Collecting after 100,000 new objects instead of 700 leaves
-    1.2-1.4 s of it, with the same peak memory (656 MB): planning makes almost no cyclic
-    garbage. Cycles are still collected, less often. A threshold already higher (or 0:
-    collection off) is left as it is."""
+    1.2-1.4 s of it, with the same peak memory (656 MiB): planning makes almost no cyclic
+    garbage. Cycles are still collected, less often. Each threshold is raised to at least
+    100,000 / 50 / 50; collection switched off (0) stays off."""
     current = gc.get_threshold()
     if current[0] == 0:
         return
@@ -62,6 +64,19 @@ def _collect_garbage_less_often():
 
 
 _collect_garbage_less_often()
+
+
+def _collect_garbage_as_usual():
+    """Once the DAG is planned, before the first job of a real run: the objects planning made are
+    moved out of the collector's reach (gc.freeze: the jobs live until the end anyway) and the
+    thresholds go back to what they were, so a run that lasts hours collects its garbage as
+    Python would."""
+    gc.freeze()
+    gc.set_threshold(*GC_AT_START)
+
+
+onstart:
+    _collect_garbage_as_usual()
 
 
 def _cache_source_uri_parsing():

@@ -212,10 +212,10 @@ def test_exports_are_jobs_of_their_own_and_rerun_nothing_else(workflow):
     assert planned_jobs(wd, *CFG, *on) == {}
 
 
-GC_THRESHOLD_AT_EXIT = """
+GC_AT_EXIT = """
 import atexit, gc, sys
 {preset}
-atexit.register(lambda: print("GC-THRESHOLD", *gc.get_threshold()))
+atexit.register(lambda: print("GC-AT-EXIT", gc.get_freeze_count(), *gc.get_threshold()))
 from snakemake.cli import main
 sys.argv[0] = "snakemake"
 main()
@@ -223,31 +223,36 @@ main()
 
 
 @pytest.mark.parametrize(
-    ("preset", "expected"),
+    ("preset", "args", "frozen", "expected"),
     [
-        ("", (100_000, 50, 50)),
-        ("gc.set_threshold(500_000, 5)", (500_000, 50, 50)),
-        ("gc.set_threshold(0)", (0, 10, 10)),
+        ("", ("-n",), False, (100_000, 50, 50)),
+        ("gc.set_threshold(500_000, 5)", ("-n",), False, (500_000, 50, 50)),
+        ("gc.set_threshold(0)", ("-n",), False, (0, 10, 10)),
+        ("", ("--", "resources/demo/truth/demo_c.parquet"), True, (700, 10, 10)),
     ],
+    ids=["plan", "higher-kept", "off-kept", "real-run-restores"],
 )
-def test_planning_collects_garbage_less_often_unless_told_otherwise(tmp_path, preset, expected):
-    """rules/common.smk raises the garbage collector's thresholds for planning (bench/dag_scale.py
-    --gc); a higher threshold, or collection switched off (0), is the user's and stays."""
+def test_planning_collects_garbage_less_often_then_as_usual(
+    tmp_path, preset, args, frozen, expected
+):
+    """rules/common.smk raises the garbage collector's thresholds while Snakemake plans
+    (bench/dag_scale.py --gc): each to at least 100,000 / 50 / 50, collection switched off (0)
+    stays off. A real run, once its DAG is planned (onstart), freezes what planning made and
+    goes back to the thresholds it started with."""
     wd = copy_workflow(tmp_path / "wf")
+    code = GC_AT_EXIT.format(preset=preset)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            GC_THRESHOLD_AT_EXIT.format(preset=preset),
-            "-n",
-            "--cores",
-            "2",
-            *CFG,
-        ],
+        [sys.executable, "-c", code, "--cores", "1", *CFG, *args],
         cwd=wd,
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("GC-THRESHOLD"))
-    assert tuple(int(v) for v in line.split()[1:]) == expected
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("GC-AT-EXIT"))
+    freeze_count, *threshold = (int(v) for v in line.split()[1:])
+    assert tuple(threshold) == expected
+    assert (freeze_count > 0) == frozen
+    if not frozen:
+        assert not (wd / "resources").exists()
+    else:
+        assert (wd / "resources/demo/truth/demo_c.parquet").exists()
