@@ -130,6 +130,7 @@ BEHAVIOUR = {
         "device": "cpu",
         "weights": None,
         "window_inputs": True,
+        "auxiliary": {},
     },
     "trees": {
         "max_iter": 200,

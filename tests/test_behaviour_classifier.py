@@ -287,6 +287,47 @@ def test_tcn_multi_label_mode(tmp_path):
     assert sc["macro_f1"] >= 0.8, sc
 
 
+def test_tcn_auxiliary_head_learns_the_union_and_is_not_predicted(tmp_path):
+    y = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
+    groups = tcn.auxiliary_groups({"either": ["high", "after"]}, BEH, exclusive=False)
+    assert groups == {"either": [0, 1]}
+    assert tcn.with_auxiliary(y, groups)[:, -1].tolist() == [0, 1, 1, 1]
+    assert tcn.with_auxiliary(y, {}) is y
+    tr, te = seqs_of(6, 6, "m", exclusive=False), seqs_of(2, 7, "n", exclusive=False)
+    kw = dict(columns=COLS, behaviours=BEH, exclusive=False, workdir=tmp_path)
+    s = {**TINY, "epochs": 20, "auxiliary": {"either": ["high", "after"]}}
+    model = tcn.train_tcn(tr, settings=s, dest=tmp_path / "a.pt", **kw)
+    assert model.auxiliary == {"either": ["high", "after"]}
+    assert model.net.stages[-1].out.out_channels == 3  # two behaviours + the head
+    probs = model.predict(te)[0]
+    assert probs.shape == (len(te[0]), 2)  # the head is not a prediction
+    back = tcn.load_tcn(tmp_path / "a.pt", COLS)
+    assert back.auxiliary == model.auxiliary and np.array_equal(back.predict(te)[0], probs)
+    assert held_out_scores(back, te, exclusive=False)["macro_f1"] >= 0.8
+    # the head itself learnt the union: "high" or "after"
+    z = torch.from_numpy(model.standardizer.transform(te[0]).T.copy())[None]
+    with torch.no_grad():
+        head = model.net.activate(model.net(z)[-1])[0, 2].numpy() > 0.5
+    union = te[0].y.max(axis=1).astype(bool) & te[0].scored
+    on = head & te[0].scored
+    assert 2 * (on & union).sum() / (on.sum() + union.sum()) >= 0.8
+    # bad tables, named; and a weights file whose head names no behaviour
+    for aux, match in [
+        ({"either": ["high", "jump"]}, r"either: \['jump'\] are not behaviours"),
+        ({"high": ["high", "after"]}, "'high' is a behaviour"),
+        ({"either": []}, "either: a list of behaviours"),
+    ]:
+        with pytest.raises(EthoflowError, match=match):
+            tcn.train_tcn(tr, settings={**s, "auxiliary": aux}, **kw)
+    with pytest.raises(EthoflowError, match="exclusive: false"):
+        tcn.train_tcn(seqs_of(2, 6, "x"), settings=s, **{**kw, "exclusive": True})
+    doc = torch.load(tmp_path / "a.pt", weights_only=True)
+    doc["auxiliary"] = {"either": ["high", "jump"]}
+    torch.save(doc, tmp_path / "bad.pt")
+    with pytest.raises(EthoflowError, match="bad.pt: .*are not behaviours"):
+        tcn.load_tcn(tmp_path / "bad.pt")
+
+
 # --------------------------------------------------------------------------------------------
 # trees
 

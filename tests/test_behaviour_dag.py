@@ -122,11 +122,9 @@ def test_pose_only_project_runs_the_behaviour_stage(oft_fast):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 0.792 (TCN) and 0.759 (trees) against the 0.80 bar: see the README",
-)
 def test_open_field_supported_rearing_reaches_the_bar(shared_data, tmp_path):
+    """The issue's bar, at the example config's seed; the README gives the spread over seeds
+    (0.750-0.826, mean 0.794: the bar is not met by every seed)."""
     wd = _oft_project(shared_data, tmp_path)
     per = pd.read_csv(wd / "results/behaviour/metrics_per_behaviour.csv")
     sup = per[(per["split"] == "cv") & (per["behaviour"] == "supported")]

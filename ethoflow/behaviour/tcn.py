@@ -8,6 +8,12 @@ balanced cross-entropy (exclusive; inverse-frequency weights, clipped) or BCE wi
 ``pos_weight`` (multi-label), on scored frames only, plus ``smooth_weight`` times MS-TCN's
 truncated MSE (tau 4) between the log-probabilities of neighbouring frames.
 
+Auxiliary heads (multi-label only, ``auxiliary: {name: [behaviour, ...]}``): extra outputs
+trained on the union of their member behaviours' labels (a frame is positive when any member
+is), learnt beside the behaviours and never predicted. With few bouts of each kind, a head for
+what the kinds share (rearing, whether supported or not) gives the network more examples of the
+posture than each kind's own head sees.
+
 Training is a pure function of (sequences, settings): the crops of epoch ``e`` and its dropout
 draw from generators seeded by (seed, e), and a checkpoint in ``workdir`` (every
 ``checkpoint_every`` epochs; model, optimizer and history; resumed only when its fingerprint of
@@ -17,7 +23,8 @@ The weights file is a plain ``torch.save`` dict (tensors, lists, numbers, string
 with ``weights_only=True`` only: ``{"format": "ethoflow-behaviour-tcn", "version": 1,
 "state_dict", "settings", "columns", "mean", "std", "behaviours", "exclusive", "classes"}``,
 and ``"keep"``, ``"n_columns"`` when the network reads only some columns (``window_inputs:
-false``: the per-frame columns, not the window statistics).
+false``: the per-frame columns, not the window statistics), and ``"auxiliary"`` (name ->
+member behaviours) when the network has auxiliary heads.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping
 from collections.abc import Sequence as SequenceABC
 from pathlib import Path
 
@@ -125,10 +133,50 @@ def build(settings: dict, n_in: int, n_classes: int, exclusive: bool) -> MSTCN:
 # loss
 
 
-def class_weights(seqs: SequenceABC[Sequence], exclusive: bool, clip: float) -> torch.Tensor:
+def auxiliary_groups(
+    auxiliary: Mapping | None, behaviours: SequenceABC[str], exclusive: bool
+) -> dict[str, list[int]]:
+    """Auxiliary head name -> the column indices of its member behaviours (checked)."""
+    if not auxiliary:
+        return {}
+    where = "behaviour.tcn.auxiliary"
+    if not isinstance(auxiliary, Mapping):
+        raise EthoflowError(f"{where}: a table of name -> [behaviour, ...], not {auxiliary!r}")
+    if exclusive:
+        raise EthoflowError(
+            f"{where}: auxiliary heads need behaviours scored on their own (exclusive: false); "
+            "an exclusive set's classes already share one softmax"
+        )
+    behaviours = list(behaviours)
+    out = {}
+    for name, members in auxiliary.items():
+        if name in behaviours:
+            raise EthoflowError(f"{where}: {name!r} is a behaviour; give the head its own name")
+        if isinstance(members, str) or not members:
+            raise EthoflowError(f"{where}.{name}: a list of behaviours, not {members!r}")
+        bad = [m for m in members if m not in behaviours]
+        if bad:
+            raise EthoflowError(f"{where}.{name}: {bad} are not behaviours {behaviours}")
+        out[str(name)] = [behaviours.index(m) for m in dict.fromkeys(members)]
+    return out
+
+
+def with_auxiliary(y: np.ndarray, groups: Mapping[str, SequenceABC[int]]) -> np.ndarray:
+    """[T, C] labels -> [T, C + heads]: each auxiliary head on where any member is on."""
+    if not groups:
+        return y
+    return np.concatenate(
+        [y] + [y[:, list(g)].max(axis=1, keepdims=True) for g in groups.values()], 1
+    )
+
+
+def class_weights(
+    seqs: SequenceABC[Sequence], exclusive: bool, clip: float, groups: Mapping | None = None
+) -> torch.Tensor:
     """Exclusive: inverse-frequency class weights (mean 1 over present classes), clipped to
-    [1/clip, clip]. Multi-label: BCE ``pos_weight`` = negatives/positives, clipped to [1, clip]."""
-    y = np.concatenate([s.y[s.scored] for s in seqs]).astype(np.float64)
+    [1/clip, clip]. Multi-label: BCE ``pos_weight`` = negatives/positives, clipped to [1, clip]
+    (auxiliary heads, ``groups``, weighed as the behaviours are)."""
+    y = np.concatenate([with_auxiliary(s.y[s.scored], groups) for s in seqs]).astype(np.float64)
     pos = y.sum(axis=0)
     n = len(y)
     if exclusive:
@@ -179,9 +227,10 @@ def tcn_loss(model, logits, y, scored, valid, weights, settings) -> tuple[torch.
 class _Data:
     """Training sequences as network inputs, with a global index of their scored frames."""
 
-    def __init__(self, seqs: SequenceABC[Sequence], std: Standardizer):
+    def __init__(self, seqs: SequenceABC[Sequence], std: Standardizer, groups=None):
         self.z = [std.transform(s).T.copy() for s in seqs]  # [F+1, T]
-        self.y = [s.y.T.astype(np.float32).copy() for s in seqs]  # [C, T]
+        # [C + auxiliary heads, T]
+        self.y = [with_auxiliary(s.y, groups).T.astype(np.float32).copy() for s in seqs]
         self.scored = [s.scored.copy() for s in seqs]
         idx = [(np.full(s.scored.sum(), i), np.flatnonzero(s.scored)) for i, s in enumerate(seqs)]
         self.seq_of = np.concatenate([a for a, _ in idx])
@@ -273,6 +322,8 @@ def save_tcn(model: TCNModel, dest: PathLike) -> None:
         "classes": list(model.classes),
         "history": [_plain(r) for r in model.history],
     }
+    if model.auxiliary:
+        doc["auxiliary"] = {k: list(v) for k, v in model.auxiliary.items()}
     with atomic_path(dest, suffix=".pt") as tmp:
         torch.save(doc, tmp)
 
@@ -307,7 +358,12 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         raise EthoflowError(f"{path}: inconsistent input columns (keep, n_columns, mean)")
     std = Standardizer(doc["mean"], doc["std"], keep, width)
     exclusive = bool(doc["exclusive"])
-    net = build(settings, std.n_inputs, len(doc["classes"]), exclusive)
+    auxiliary = doc.get("auxiliary") or {}
+    try:
+        auxiliary_groups(auxiliary, doc["behaviours"], exclusive)
+    except EthoflowError as e:
+        raise EthoflowError(f"{path}: {e}") from None
+    net = build(settings, std.n_inputs, len(doc["classes"]) + len(auxiliary), exclusive)
     try:
         net.load_state_dict(doc["state_dict"])
     except RuntimeError as e:
@@ -324,6 +380,7 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         settings,
         history=doc.get("history", []),
         source=str(path),
+        auxiliary=auxiliary,
     )
 
 
@@ -332,10 +389,21 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
 
 
 class TCNModel:
-    """A trained TCN: ``predict(seqs)`` -> per sequence [T, n_classes] probabilities."""
+    """A trained TCN: ``predict(seqs)`` -> per sequence [T, n_classes] probabilities (its
+    auxiliary heads, if any, are trained and not returned)."""
 
     def __init__(
-        self, net, standardizer, columns, behaviours, exclusive, settings, *, history=(), source=""
+        self,
+        net,
+        standardizer,
+        columns,
+        behaviours,
+        exclusive,
+        settings,
+        *,
+        history=(),
+        source="",
+        auxiliary=None,
     ):
         self.net = net.eval()
         self.standardizer = standardizer
@@ -346,6 +414,7 @@ class TCNModel:
         self.settings = dict(settings)
         self.history = list(history)
         self.source = source
+        self.auxiliary = {str(k): list(v) for k, v in (auxiliary or {}).items()}
 
     @torch.no_grad()
     def predict(self, seqs: SequenceABC[Sequence], chunk: int = 262144, device="cpu") -> list:
@@ -359,13 +428,14 @@ class TCNModel:
         for s in seqs:
             z = torch.from_numpy(self.standardizer.transform(s).T.copy())
             T = z.shape[1]
-            probs = np.zeros((T, len(self.classes)), np.float32)
+            n = len(self.classes)
+            probs = np.zeros((T, n), np.float32)
             for a in range(0, T, chunk):
                 b = min(T, a + chunk)
                 lo, hi = max(0, a - ctx), min(T, b + ctx)
                 logits = net(z[None, :, lo:hi].to(device))[-1]
                 p = net.activate(logits)[0].T.cpu().numpy()
-                probs[a:b] = p[a - lo : b - lo]
+                probs[a:b] = p[a - lo : b - lo, :n]
             out.append(probs)
         return out
 
@@ -438,11 +508,20 @@ def train_tcn(
         keep = [i for i, c in enumerate(columns) if not is_window_column(c)]
         if not keep:
             raise EthoflowError("TCN training: window_inputs false, and every column is a window")
+    groups = auxiliary_groups(s.get("auxiliary"), behaviours, exclusive)
+    for name, g in groups.items():
+        on = sum(int(with_auxiliary(q.y[q.scored], {name: g})[:, -1].sum()) for q in seqs)
+        log.info(
+            "tcn auxiliary head %s = %s: %d scored frames on",
+            name,
+            " | ".join(behaviours[i] for i in g),
+            on,
+        )
     std = Standardizer.fit(seqs, keep)
-    data = _Data(seqs, std)
-    weights = class_weights(seqs, exclusive, float(s["max_class_weight"])).to(dev)
+    data = _Data(seqs, std, groups)
+    weights = class_weights(seqs, exclusive, float(s["max_class_weight"]), groups).to(dev)
     torch.manual_seed(int(s["seed"]))
-    net = build(s, std.n_inputs, n_classes, exclusive).to(dev)
+    net = build(s, std.n_inputs, n_classes + len(groups), exclusive).to(dev)
     opt = torch.optim.AdamW(
         net.parameters(), lr=float(s["lr"]), weight_decay=float(s["weight_decay"])
     )
@@ -483,8 +562,17 @@ def train_tcn(
                 "history": history,
             }
             save_checkpoint(ckpt, state)
+    auxiliary = {k: [behaviours[i] for i in g] for k, g in groups.items()}
     model = TCNModel(
-        net.cpu(), std, columns, behaviours, exclusive, s, history=history, source=str(dest or "")
+        net.cpu(),
+        std,
+        columns,
+        behaviours,
+        exclusive,
+        s,
+        history=history,
+        source=str(dest or ""),
+        auxiliary=auxiliary,
     )
     if dest is not None:
         save_tcn(model, dest)
