@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)  # the ethoflow package beside this workflow
 from ethoflow import sheet as video_sheet  # noqa: E402
+from ethoflow.behaviour.dataset import auxiliary_groups  # noqa: E402
 from ethoflow.io import EthoflowError  # noqa: E402
 
 
@@ -595,6 +596,13 @@ else:
     BEH_TRUTH = BEH_LABELLED  # scored in-sample, and by block cross-validation if asked
 BEH_TRAIN = BEH["train_tracker"] or (MODELS[0] if MODELS else "pose")
 CLASSIFIERS = list(BEH["classifiers"]) if BEH_ON else []
+if "tcn" in CLASSIFIERS:
+    try:  # checked here, not first in the training job after features and tracking
+        auxiliary_groups(
+            BEH["tcn"].get("auxiliary"), BEH["behaviours"], BEH["exclusive"]
+        )
+    except EthoflowError as e:
+        raise WorkflowError(f"config: {e}") from None
 
 
 LABEL_KEYS = (

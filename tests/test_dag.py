@@ -114,6 +114,27 @@ def test_config_that_violates_the_schema_is_refused(tmp_path):
     assert not (wd / "results").exists()
 
 
+def test_tcn_auxiliary_heads_are_checked_when_the_plan_is_made(tmp_path):
+    """The demo's behaviours are exclusive: auxiliary heads are refused before any job runs,
+    and so is a head over a behaviour that does not exist."""
+    wd = copy_workflow(tmp_path / "wf")
+    for exclusive, aux, says in [
+        ("true", "[explore, approach]", "exclusive: false"),
+        ("false", "[explore, fly]", "moving: ['fly'] are not behaviours"),
+    ]:
+        (wd / "aux.yaml").write_text(
+            f"behaviour:\n  exclusive: {exclusive}\n  tcn:\n    auxiliary: {{moving: {aux}}}\n"
+        )
+        proc = run_snakemake(wd, "-n", *CFG, "aux.yaml", check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and "behaviour.tcn.auxiliary" in out and says in out, out
+    (wd / "aux.yaml").write_text(
+        "behaviour:\n  exclusive: false\n  tcn:\n    auxiliary: {moving: [explore, approach]}\n"
+    )
+    assert planned_jobs(wd, *CFG, "aux.yaml")["behaviour_train"] == 2
+    assert not (wd / "results").exists()
+
+
 def test_a_missing_script_still_fails_the_plan(tmp_path):
     """Planning checks each `script:` file once per rule instead of once per job
     (rules/common.smk): a missing one must still stop the plan, naming the script."""

@@ -121,7 +121,14 @@ def train_step(
     s = merged_settings(settings)
     t0 = time.perf_counter()
     if classifier == "tcn" and s["tcn"].get("weights"):
-        return _reuse_tcn(s["tcn"]["weights"], features, model_dest, oof_dest, log_csv)
+        return _reuse_tcn(
+            s["tcn"]["weights"],
+            features,
+            model_dest,
+            oof_dest,
+            log_csv,
+            auxiliary=s["tcn"].get("auxiliary"),
+        )
     seqs, columns, metas = _load_training(list(features), list(labels), s)
     if not seqs:
         raise EthoflowError("behaviour training: no labelled frames")
@@ -152,15 +159,22 @@ def train_step(
     )
 
 
-def _reuse_tcn(weights, features, model_dest, oof_dest, log_csv) -> None:
+def _reuse_tcn(weights, features, model_dest, oof_dest, log_csv, auxiliary=None) -> None:
     """A TCN trained elsewhere (``behaviour.tcn.weights``): checked against this project's
-    feature schema, then used as this run's model."""
+    feature schema, then used as this run's model (its own auxiliary heads, if any)."""
     import shutil
 
     from ethoflow.behaviour import tcn
 
     for f in features[:1]:
-        tcn.load_tcn(weights, feature_columns(read_features(f)[1]))
+        model = tcn.load_tcn(weights, feature_columns(read_features(f)[1]))
+        if auxiliary and auxiliary != model.auxiliary:
+            log.warning(
+                "tcn: behaviour.tcn.auxiliary %s is for training; %s was trained with %s",
+                auxiliary,
+                weights,
+                model.auxiliary or "none",
+            )
     with atomic_path(model_dest) as tmp:
         shutil.copyfile(weights, tmp)
     write_parquet(pd.DataFrame(), oof_dest)

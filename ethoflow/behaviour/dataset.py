@@ -14,6 +14,7 @@ ignored) and turns ``X`` into the network input: scaled features with ``NaN`` ->
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,46 @@ from ethoflow.io import EthoflowError
 log = logging.getLogger(__name__)
 
 NONE = "none"
+
+
+def auxiliary_groups(
+    auxiliary: Mapping | None,
+    behaviours: SequenceABC[str],
+    exclusive: bool,
+    where: str = "behaviour.tcn.auxiliary",
+) -> dict[str, list[int]]:
+    """The TCN's auxiliary heads: name -> the column indices of its member behaviours (checked;
+    ``where`` names the table in errors). Torch-free: the Snakefile checks the config with it."""
+    if not auxiliary:
+        return {}
+    if not isinstance(auxiliary, Mapping):
+        raise EthoflowError(f"{where}: a table of name -> [behaviour, ...], not {auxiliary!r}")
+    if exclusive:
+        raise EthoflowError(
+            f"{where}: auxiliary heads need behaviours scored on their own (exclusive: false); "
+            "an exclusive set's classes already share one softmax"
+        )
+    behaviours = list(behaviours)
+    out = {}
+    for name, members in auxiliary.items():
+        if name in behaviours:
+            raise EthoflowError(f"{where}: {name!r} is a behaviour; give the head its own name")
+        if isinstance(members, str) or not members:
+            raise EthoflowError(f"{where}.{name}: a list of behaviours, not {members!r}")
+        bad = [m for m in members if m not in behaviours]
+        if bad:
+            raise EthoflowError(f"{where}.{name}: {bad} are not behaviours {behaviours}")
+        out[str(name)] = [behaviours.index(m) for m in dict.fromkeys(members)]
+    return out
+
+
+def with_auxiliary(y: np.ndarray, groups: Mapping[str, SequenceABC[int]]) -> np.ndarray:
+    """[T, C] labels -> [T, C + heads]: each auxiliary head on where any member is on."""
+    if not groups:
+        return y
+    return np.concatenate(
+        [y] + [y[:, list(g)].max(axis=1, keepdims=True) for g in groups.values()], 1
+    )
 
 
 def classes_of(behaviours: SequenceABC[str], exclusive: bool) -> list[str]:

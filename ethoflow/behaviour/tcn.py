@@ -45,7 +45,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ethoflow.behaviour.dataset import Sequence, Standardizer, check_columns, classes_of, labelled
+from ethoflow.behaviour.dataset import (
+    Sequence,
+    Standardizer,
+    auxiliary_groups,
+    check_columns,
+    classes_of,
+    labelled,
+    with_auxiliary,
+)
 from ethoflow.behaviour.windows import is_window_column
 from ethoflow.defaults import BEHAVIOUR
 from ethoflow.io import EthoflowError, atomic_path
@@ -94,7 +102,8 @@ class Stage(nn.Module):
 
 
 class MSTCN(nn.Module):
-    """[B, n_in, T] -> logits of every stage, [stages, B, n_classes, T]."""
+    """[B, n_in, T] -> logits of every stage, [stages, B, n_classes, T] (``n_classes``: the
+    behaviour classes, then any auxiliary heads)."""
 
     def __init__(self, n_in, n_classes, *, channels, layers, stages, dropout, exclusive):
         super().__init__()
@@ -131,43 +140,6 @@ def build(settings: dict, n_in: int, n_classes: int, exclusive: bool) -> MSTCN:
 
 # --------------------------------------------------------------------------------------------
 # loss
-
-
-def auxiliary_groups(
-    auxiliary: Mapping | None, behaviours: SequenceABC[str], exclusive: bool
-) -> dict[str, list[int]]:
-    """Auxiliary head name -> the column indices of its member behaviours (checked)."""
-    if not auxiliary:
-        return {}
-    where = "behaviour.tcn.auxiliary"
-    if not isinstance(auxiliary, Mapping):
-        raise EthoflowError(f"{where}: a table of name -> [behaviour, ...], not {auxiliary!r}")
-    if exclusive:
-        raise EthoflowError(
-            f"{where}: auxiliary heads need behaviours scored on their own (exclusive: false); "
-            "an exclusive set's classes already share one softmax"
-        )
-    behaviours = list(behaviours)
-    out = {}
-    for name, members in auxiliary.items():
-        if name in behaviours:
-            raise EthoflowError(f"{where}: {name!r} is a behaviour; give the head its own name")
-        if isinstance(members, str) or not members:
-            raise EthoflowError(f"{where}.{name}: a list of behaviours, not {members!r}")
-        bad = [m for m in members if m not in behaviours]
-        if bad:
-            raise EthoflowError(f"{where}.{name}: {bad} are not behaviours {behaviours}")
-        out[str(name)] = [behaviours.index(m) for m in dict.fromkeys(members)]
-    return out
-
-
-def with_auxiliary(y: np.ndarray, groups: Mapping[str, SequenceABC[int]]) -> np.ndarray:
-    """[T, C] labels -> [T, C + heads]: each auxiliary head on where any member is on."""
-    if not groups:
-        return y
-    return np.concatenate(
-        [y] + [y[:, list(g)].max(axis=1, keepdims=True) for g in groups.values()], 1
-    )
 
 
 def class_weights(
@@ -359,10 +331,8 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
     std = Standardizer(doc["mean"], doc["std"], keep, width)
     exclusive = bool(doc["exclusive"])
     auxiliary = doc.get("auxiliary") or {}
-    try:
-        auxiliary_groups(auxiliary, doc["behaviours"], exclusive)
-    except EthoflowError as e:
-        raise EthoflowError(f"{path}: {e}") from None
+    auxiliary_groups(auxiliary, doc["behaviours"], exclusive, where=f"{path}: auxiliary")
+    settings["auxiliary"] = {str(k): list(v) for k, v in auxiliary.items()}
     net = build(settings, std.n_inputs, len(doc["classes"]) + len(auxiliary), exclusive)
     try:
         net.load_state_dict(doc["state_dict"])
