@@ -324,7 +324,11 @@ def test_tcn_auxiliary_head_learns_the_union_and_is_not_predicted(tmp_path):
     doc = torch.load(tmp_path / "a.pt", weights_only=True)
     doc["auxiliary"] = {"either": ["high", "jump"]}
     torch.save(doc, tmp_path / "bad.pt")
-    with pytest.raises(EthoflowError, match="bad.pt: .*are not behaviours"):
+    with pytest.raises(EthoflowError, match="bad.pt: auxiliary.either: .*are not behaviours"):
+        tcn.load_tcn(tmp_path / "bad.pt")
+    del doc["behaviours"]
+    torch.save(doc, tmp_path / "bad.pt")
+    with pytest.raises(EthoflowError, match=r"bad.pt: TCN weights file lacks \['behaviours'\]"):
         tcn.load_tcn(tmp_path / "bad.pt")
 
 

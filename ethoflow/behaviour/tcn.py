@@ -63,6 +63,17 @@ log = logging.getLogger(__name__)
 FORMAT = "ethoflow-behaviour-tcn"
 VERSION = 1
 CHECKPOINT = "checkpoint.pt"
+#: what every weights file holds
+_WEIGHTS_KEYS = (
+    "state_dict",
+    "settings",
+    "columns",
+    "mean",
+    "std",
+    "behaviours",
+    "exclusive",
+    "classes",
+)
 
 #: TCN settings: the config's ``behaviour.tcn`` table (``ethoflow.defaults.BEHAVIOUR``).
 DEFAULT_TCN = {**BEHAVIOUR["tcn"], "threads": None}
@@ -147,7 +158,7 @@ def class_weights(
 ) -> torch.Tensor:
     """Exclusive: inverse-frequency class weights (mean 1 over present classes), clipped to
     [1/clip, clip]. Multi-label: BCE ``pos_weight`` = negatives/positives, clipped to [1, clip]
-    (auxiliary heads, ``groups``, weighed as the behaviours are)."""
+    (auxiliary heads, ``groups``, weighted as the behaviours are)."""
     y = np.concatenate([with_auxiliary(s.y[s.scored], groups) for s in seqs]).astype(np.float64)
     pos = y.sum(axis=0)
     n = len(y)
@@ -315,9 +326,7 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         raise EthoflowError(f"{path}: not an ethoflow behaviour TCN weights file (no {FORMAT!r})")
     if doc.get("version") != VERSION:
         raise EthoflowError(f"{path}: TCN weights version {doc.get('version')}, expected {VERSION}")
-    lack = [
-        k for k in ("state_dict", "settings", "columns", "mean", "std", "classes") if k not in doc
-    ]
+    lack = [k for k in _WEIGHTS_KEYS if k not in doc]
     if lack:
         raise EthoflowError(f"{path}: TCN weights file lacks {lack}")
     check_columns(doc["columns"], columns, path)
