@@ -359,7 +359,6 @@ def load_tcn(path: PathLike, columns: SequenceABC[str] | None = None) -> TCNMode
         settings,
         history=doc.get("history", []),
         source=str(path),
-        auxiliary=auxiliary,
     )
 
 
@@ -372,17 +371,7 @@ class TCNModel:
     auxiliary heads, if any, are trained and not returned)."""
 
     def __init__(
-        self,
-        net,
-        standardizer,
-        columns,
-        behaviours,
-        exclusive,
-        settings,
-        *,
-        history=(),
-        source="",
-        auxiliary=None,
+        self, net, standardizer, columns, behaviours, exclusive, settings, *, history=(), source=""
     ):
         self.net = net.eval()
         self.standardizer = standardizer
@@ -393,7 +382,11 @@ class TCNModel:
         self.settings = dict(settings)
         self.history = list(history)
         self.source = source
-        self.auxiliary = {str(k): list(v) for k, v in (auxiliary or {}).items()}
+
+    @property
+    def auxiliary(self) -> dict[str, list[str]]:
+        """Auxiliary head name -> member behaviours (``settings["auxiliary"]``; {} without)."""
+        return self.settings.get("auxiliary") or {}
 
     @torch.no_grad()
     def predict(self, seqs: SequenceABC[Sequence], chunk: int = 262144, device="cpu") -> list:
@@ -404,10 +397,10 @@ class TCNModel:
         net = self.net.to(device).eval()
         ctx = net.context
         out = []
+        n = len(self.classes)  # the auxiliary heads' outputs, after them, are dropped
         for s in seqs:
             z = torch.from_numpy(self.standardizer.transform(s).T.copy())
             T = z.shape[1]
-            n = len(self.classes)
             probs = np.zeros((T, n), np.float32)
             for a in range(0, T, chunk):
                 b = min(T, a + chunk)
@@ -488,16 +481,12 @@ def train_tcn(
         if not keep:
             raise EthoflowError("TCN training: window_inputs false, and every column is a window")
     groups = auxiliary_groups(s.get("auxiliary"), behaviours, exclusive)
-    for name, g in groups.items():
-        on = sum(int(with_auxiliary(q.y[q.scored], {name: g})[:, -1].sum()) for q in seqs)
-        log.info(
-            "tcn auxiliary head %s = %s: %d scored frames on",
-            name,
-            " | ".join(behaviours[i] for i in g),
-            on,
-        )
     std = Standardizer.fit(seqs, keep)
     data = _Data(seqs, std, groups)
+    for j, (name, g) in enumerate(groups.items(), start=n_classes):
+        on = sum(int(y[j, sc].sum()) for y, sc in zip(data.y, data.scored))
+        members = " | ".join(behaviours[i] for i in g)
+        log.info("tcn auxiliary head %s = %s: %d scored frames on", name, members, on)
     weights = class_weights(seqs, exclusive, float(s["max_class_weight"]), groups).to(dev)
     torch.manual_seed(int(s["seed"]))
     net = build(s, std.n_inputs, n_classes + len(groups), exclusive).to(dev)
@@ -541,17 +530,9 @@ def train_tcn(
                 "history": history,
             }
             save_checkpoint(ckpt, state)
-    auxiliary = {k: [behaviours[i] for i in g] for k, g in groups.items()}
+    s["auxiliary"] = {k: [behaviours[i] for i in g] for k, g in groups.items()}
     model = TCNModel(
-        net.cpu(),
-        std,
-        columns,
-        behaviours,
-        exclusive,
-        s,
-        history=history,
-        source=str(dest or ""),
-        auxiliary=auxiliary,
+        net.cpu(), std, columns, behaviours, exclusive, s, history=history, source=str(dest or "")
     )
     if dest is not None:
         save_tcn(model, dest)
